@@ -1,0 +1,29 @@
+"""onnxruntime session creation with the project's threading defaults."""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import onnxruntime as ort
+
+#: Environment variable that sets the default intra-op threads of every session.
+THREADS_ENV = "FIQA_THREADS"
+
+
+def default_threads() -> int:
+    env = os.environ.get(THREADS_ENV)
+    if env:
+        return max(1, int(env))
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def make_session(model_path: str, threads: Optional[int] = None) -> ort.InferenceSession:
+    """A CPU (or first available provider) session with ``threads`` intra-op threads."""
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(f"ONNX model not found: {model_path}")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or default_threads()
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+    return ort.InferenceSession(model_path, sess_options=opts, providers=providers)

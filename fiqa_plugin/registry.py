@@ -1,0 +1,112 @@
+"""Name → factory registries, one per kind (quality methods, recognizers, labelers).
+
+Entries are added with the ``register`` decorator, by built-ins and third-party
+plugins alike (through the pluggy hooks in :mod:`fiqa_plugin.hookspecs`), and
+queried by name. Unknown names raise ``KeyError`` with a "did you mean" hint.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered factory with its name, a one-line summary and free-form tags."""
+
+    name: str
+    factory: Callable[..., T]
+    summary: str = ""
+    tags: Dict[str, Any] = field(default_factory=dict)
+
+
+class UnknownNameError(KeyError):
+    """Raised for a name that is not registered; the message suggests close matches."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    """A registry of named factories for one kind of object."""
+
+    def __init__(self, kind: str, loader: Optional[Callable[[], None]] = None) -> None:
+        self.kind = kind
+        self._entries: Dict[str, Entry[T]] = {}
+        self._loader = loader
+        self._loaded = loader is None
+
+    def _ensure_loaded(self) -> None:
+        # Plugins are loaded lazily so importing the package stays cheap.
+        if not self._loaded:
+            self._loaded = True
+            assert self._loader is not None
+            self._loader()
+
+    def register(
+        self,
+        name: str,
+        summary: str = "",
+        *,
+        replace: bool = False,
+        **tags: Any,
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator: register ``factory`` under ``name``."""
+
+        def decorator(factory: Callable[..., T]) -> Callable[..., T]:
+            self.add(name, factory, summary, replace=replace, **tags)
+            return factory
+
+        return decorator
+
+    def add(
+        self, name: str, factory: Callable[..., T], summary: str = "", *, replace: bool = False, **tags: Any
+    ) -> None:
+        """Register ``factory`` under ``name`` (the non-decorator form)."""
+        if not name or not isinstance(name, str):
+            raise ValueError(f"{self.kind} names must be non-empty strings, got {name!r}")
+        if name in self._entries and not replace:
+            raise ValueError(
+                f"{self.kind} {name!r} is already registered; pass replace=True to override it"
+            )
+        doc = (factory.__doc__ or "").strip().splitlines()
+        self._entries[name] = Entry(name, factory, summary or (doc[0] if doc else ""), dict(tags))
+
+    def entry(self, name: str) -> Entry[T]:
+        """The entry for ``name``; raises :class:`UnknownNameError` with suggestions."""
+        self._ensure_loaded()
+        try:
+            return self._entries[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}.{hint} Registered: {', '.join(self.names()) or 'none'}."
+            ) from None
+
+    def create(self, name: str, **kwargs: Any) -> T:
+        """Instantiate the entry ``name`` with ``kwargs``."""
+        return self.entry(name).factory(**kwargs)
+
+    def names(self) -> List[str]:
+        """Sorted registered names."""
+        self._ensure_loaded()
+        return sorted(self._entries)
+
+    def entries(self) -> List[Entry[T]]:
+        self._ensure_loaded()
+        return [self._entries[n] for n in sorted(self._entries)]
+
+    def __contains__(self, name: object) -> bool:
+        self._ensure_loaded()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        self._ensure_loaded()
+        return len(self._entries)

@@ -1,0 +1,56 @@
+import pytest
+
+from fiqa_plugin import LABELERS, QUALITY_METHODS, RECOGNIZERS, register_plugin
+from fiqa_plugin.hookspecs import hookimpl
+from fiqa_plugin.registry import Registry, UnknownNameError
+
+
+def test_register_and_create():
+    reg = Registry("widget")
+
+    @reg.register("alpha", "the first")
+    def make_alpha(x=1):
+        return ("alpha", x)
+
+    assert reg.create("alpha", x=3) == ("alpha", 3)
+    assert reg.names() == ["alpha"] and "alpha" in reg and len(reg) == 1
+    assert reg.entry("alpha").summary == "the first"
+
+
+def test_unknown_name_suggests_close_matches():
+    reg = Registry("widget")
+    reg.add("tinyfqnet", lambda: 1)
+    reg.add("lightqnet", lambda: 2)
+    with pytest.raises(UnknownNameError) as exc:
+        reg.entry("tinyfqnte")
+    assert "Did you mean 'tinyfqnet'" in str(exc.value)
+
+
+def test_duplicate_name_needs_replace():
+    reg = Registry("widget")
+    reg.add("a", lambda: 1)
+    with pytest.raises(ValueError, match="already registered"):
+        reg.add("a", lambda: 2)
+    reg.add("a", lambda: 3, replace=True)
+    assert reg.create("a") == 3
+
+
+def test_builtins_register_through_hooks():
+    for name in ["blur", "pose", "jpeg", "perceptual", "detector-confidence", "embedding-norm", "lightqnet"]:
+        assert name in QUALITY_METHODS
+    for name in ["buffalo_sc", "mobilefacenet-128d", "onnx"]:
+        assert name in RECOGNIZERS
+    assert len(LABELERS) >= 1
+
+
+def test_third_party_plugin_registers_at_run_time():
+    class ThirdParty:
+        @hookimpl
+        def fiqa_register_quality_methods(self, registry):
+            registry.add("constant-test-method", lambda: "constant", "always the same")
+
+    names_before = QUALITY_METHODS.names()
+    register_plugin(ThirdParty(), name="third-party-test")
+    assert "constant-test-method" in QUALITY_METHODS
+    assert QUALITY_METHODS.create("constant-test-method") == "constant"
+    assert set(QUALITY_METHODS.names()) - set(names_before) == {"constant-test-method"}
