@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Optional, Union
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -112,15 +113,13 @@ def decode_image(source: Union[str, os.PathLike, bytes], max_side: int = MAX_SID
     scale = 1.0
     h, w = rgb.shape[:2]
     if max(h, w) > max_side:
-        import cv2
-
         scale = max_side / max(h, w)
         rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     h2, w2 = rgb.shape[:2]
     # Orientation may have swapped the axes; report the scale against the oriented original.
     ow, oh = (original if (w >= h) == (original[0] >= original[1]) else original[::-1])
     scale = w2 / ow if ow else 1.0
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # faster than a strided numpy copy
     return DecodedImage(bgr=bgr, original_size=(ow, oh), scale=scale, tiny=min(h2, w2) < MIN_SIDE)
 
 

@@ -71,7 +71,7 @@ class QualityScorer:
         root: Optional[str] = None,
         recognizer: Union[str, Recognizer, None] = None,
         batch_size: int = 256,
-        workers: int = 2,
+        workers: Optional[int] = None,
         keep_embeddings: bool = False,
         pipeline: Optional[FacePipeline] = None,
     ) -> None:
@@ -86,7 +86,9 @@ class QualityScorer:
         needs_embedding = "embedding" in self.method.requires or keep_embeddings
         self.recognizer = resolve_recognizer(recognizer) if needs_embedding else None
         self.batch_size = batch_size
-        self.workers = max(1, workers)
+        # Detection releases the GIL inside onnxruntime, so two threads pay off; for
+        # pre-aligned crops the per-image work is a cheap decode and threads only add overhead.
+        self.workers = max(1, workers if workers is not None else (1 if self.mode is FaceMode.ALIGNED else 2))
         self.keep_embeddings = keep_embeddings
 
     def score_faces(self, faces: Sequence[Face]) -> np.ndarray:
@@ -128,6 +130,7 @@ class QualityScorer:
         pending: List[ImageFaces] = []
         n_faces = 0
         with ThreadPoolExecutor(self.workers) as pool:
+            run = pool.map if self.workers > 1 else map
             # A bounded window of decode/detect jobs keeps memory flat on huge inputs.
             it = iter(sources)
             window = max(self.batch_size, 2 * self.workers)
@@ -135,7 +138,7 @@ class QualityScorer:
                 chunk = [s for _, s in zip(range(window), it)]
                 if not chunk:
                     break
-                for result in pool.map(self.pipeline.process, chunk):
+                for result in run(self.pipeline.process, chunk):
                     pending.append(result)
                     n_faces += len(result.faces)
                     if n_faces >= self.batch_size:

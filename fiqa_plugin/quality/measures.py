@@ -21,7 +21,8 @@ _INNER = (slice(16, 112), slice(16, 96))
 def laplacian_variance(crop_bgr: np.ndarray) -> float:
     """Variance of the Laplacian of the grey inner face region (sharpness; blur lowers it)."""
     g = cv2.cvtColor(crop_bgr[_INNER], cv2.COLOR_BGR2GRAY)
-    return float(cv2.Laplacian(g, cv2.CV_32F).var())
+    _, std = cv2.meanStdDev(cv2.Laplacian(g, cv2.CV_32F))  # several times cheaper than ndarray.var
+    return float(std[0, 0]) ** 2
 
 
 def blur_unit(var: np.ndarray, scale: float = 200.0) -> np.ndarray:
