@@ -1,7 +1,18 @@
-"""Built-in labelers (placeholder until the labelers land)."""
+"""Built-in labelers, registered through the same hook as third-party plugins."""
+from __future__ import annotations
+
 from ..hookspecs import hookimpl
+from .center import CenterLabeler
+from .optimize import OptimizeLabeler
+from .sdd import SDDLabeler
 
 
 @hookimpl
 def fiqa_register_labelers(registry) -> None:
-    pass
+    registry.add("center", CenterLabeler, "cosine to the identity centre (tinyFQnet, Peng et al. Eq. 1)",
+                 kind="pseudo-label", needs_initial_scores=False)
+    registry.add("sdd", SDDLabeler, "Wasserstein distance of genuine vs impostor similarities (SDD-FIQA, Ou et al. 2021)",
+                 kind="pseudo-label", needs_initial_scores=False)
+    registry.add("optimize", OptimizeLabeler,
+                 "refine any method's scores with mated-pair similarities (Babnik, Damer, Štruc 2023)",
+                 kind="refinement", needs_initial_scores=True)

@@ -1,0 +1,1 @@
+"""Adapters to third-party tools (FiftyOne, InsightFace); imported only on demand."""

@@ -1,0 +1,325 @@
+"""FiftyOne adapter: a batching ``fiftyone`` Model and the library calls behind the plugin operators.
+
+Quick use::
+
+    import fiftyone as fo
+    from fiqa_plugin.integrations.fiftyone import load_model, compute_quality
+
+    model = load_model("lightqnet", detect_faces=False)        # one float per sample
+    dataset.apply_model(model, label_field="quality")
+
+    model = load_model("lightqnet")                             # every face as a Detection
+    dataset.apply_model(model, label_field="fiqa")              # fiqa_quality, fiqa_faces, fiqa_landmarks, fiqa_error
+
+    compute_quality(dataset, "lightqnet", quality_field="quality", faces_field="faces")  # robust, resumable
+
+Everything runs through the core's onnxruntime path (:class:`~fiqa_plugin.scoring.QualityScorer`,
+:class:`~fiqa_plugin.faces.FacePipeline`); torch is never imported.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import fiftyone as fo
+import fiftyone.core.models as fomodels
+import numpy as np
+from fiftyone import ViewField as F
+
+from ..faces.pipeline import FaceMode, ImageFaces
+from ..plugins import QUALITY_METHODS
+from ..quality.base import QualityMethod
+from ..scoring import QualityScorer
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+OUTPUT_KEYS = ("quality", "faces", "landmarks", "error")
+
+
+class FIQAModel(fomodels.Model):
+    """A FiftyOne image model scoring face quality with a registered method (onnxruntime only).
+
+    ``predict_all`` takes FiftyOne's decoded RGB arrays (what ``apply_model`` passes) or
+    file paths (decoded by the core's robust reader). With ``store_faces`` the output is a
+    dict ``{"quality", "faces", "landmarks", "error"}`` (``apply_model`` writes one field
+    per key, ``<label_field>_<key>``); otherwise one float (``None`` when no face scored).
+    """
+
+    def __init__(self, scorer: QualityScorer, store_faces: bool = True, batch_size: int = 64) -> None:
+        self.scorer = scorer
+        self.store_faces = store_faces
+        self.batch_size = batch_size
+        self._preprocess = False
+
+    # --- fiftyone.core.models.Model interface -------------------------------------------
+    @property
+    def media_type(self) -> str:
+        return "image"
+
+    @property
+    def ragged_batches(self) -> bool:
+        # Inputs of any size are fine: each image is detected/aligned on its own before batching.
+        return False
+
+    @property
+    def transforms(self) -> None:
+        return None
+
+    @property
+    def preprocess(self) -> bool:
+        return self._preprocess
+
+    @preprocess.setter
+    def preprocess(self, value: bool) -> None:
+        self._preprocess = value
+
+    @property
+    def method_name(self) -> str:
+        return self.scorer.method.name
+
+    def predict(self, arg: Any) -> Any:
+        """Quality (and faces) of one image: RGB uint8 array or file path."""
+        return self.predict_all([arg])[0]
+
+    def predict_all(self, args: Sequence[Any]) -> List[Any]:
+        """Quality (and faces) of a batch of images; faces of the whole batch are scored together."""
+        records = [_record(f, q) for f, q in self.score_images(args)]
+        if self.store_faces:
+            # apply_model cannot type a new field from None: leave absent keys out.
+            return [{k: v for k, v in r.items() if v is not None} for r in records]
+        return [r["quality"] for r in records]
+
+    # --- lower-level -----------------------------------------------------------------------
+    def score_images(self, args: Sequence[Any]) -> List[Tuple[ImageFaces, np.ndarray]]:
+        """``(ImageFaces, per-face quality)`` per input; never raises for a bad image."""
+        pipe = self.scorer.pipeline
+
+        def one(a: Any) -> ImageFaces:
+            if isinstance(a, np.ndarray):
+                # FiftyOne hands RGB; the pipeline works in BGR.
+                bgr = a[..., ::-1] if a.ndim == 3 and a.shape[2] >= 3 else a
+                return pipe.process(np.ascontiguousarray(bgr[..., :3] if bgr.ndim == 3 else bgr))
+            return pipe.process(a)
+
+        args = list(args)
+        if self.scorer.workers > 1 and len(args) > 1:
+            with ThreadPoolExecutor(self.scorer.workers) as pool:
+                items = list(pool.map(one, args))
+        else:
+            items = [one(a) for a in args]
+        faces = [f for it in items for f in it.faces]
+        try:
+            q = self.scorer.score_faces(faces) if faces else np.zeros(0, np.float32)
+        except Exception as exc:  # a failing batch is reported on each sample, the job goes on
+            log.exception("quality method %s failed on a batch", self.method_name)
+            for it in items:
+                if it.faces:
+                    it.status, it.error = "error", f"{type(exc).__name__}: {exc}"
+            q = np.full(len(faces), np.nan, np.float32)
+        out, k = [], 0
+        for it in items:
+            out.append((it, q[k : k + len(it.faces)]))
+            k += len(it.faces)
+        return out
+
+
+def _finite(x: float) -> Optional[float]:
+    return float(x) if math.isfinite(float(x)) else None
+
+
+def _record(item: ImageFaces, q: np.ndarray) -> Dict[str, Any]:
+    """FiftyOne labels for one image: best quality, Detections, Keypoints, error text."""
+    best = _finite(np.nanmax(q)) if len(q) and np.isfinite(q).any() else None
+    error = None
+    if best is None:
+        error = item.error or item.status or "no score"
+        if item.source and item.source not in error and not item.source.startswith("<"):
+            error = f"{item.status}: {error}"
+    dets, kps = [], []
+    w, h = item.image_size or (0, 0)
+    for face, qf in zip(item.faces, q):
+        if face.bbox is None or not w or not h:
+            continue  # pre-aligned crops have no box in a source image
+        x1, y1, x2, y2 = (float(v) for v in face.bbox)
+        x1, y1 = max(0.0, x1 / w), max(0.0, y1 / h)
+        x2, y2 = min(1.0, x2 / w), min(1.0, y2 / h)
+        pts = [[float(x) / w, float(y) / h] for x, y in np.asarray(face.landmarks)]
+        dets.append(fo.Detection(
+            label="face", bounding_box=[x1, y1, x2 - x1, y2 - y1], confidence=_finite(face.det_score),
+            quality=_finite(qf), landmarks=pts, face_index=int(face.index),
+        ))
+        kps.append(fo.Keypoint(label="face", points=pts, quality=_finite(qf)))
+    return {
+        "quality": best,
+        "faces": fo.Detections(detections=dets) if dets else None,
+        "landmarks": fo.Keypoints(keypoints=kps) if kps else None,
+        "error": error,
+    }
+
+
+def load_model(
+    name: Union[str, QualityMethod, None] = None,
+    detect_faces: bool = True,
+    pack: str = "buffalo_sc",
+    root: Optional[str] = None,
+    batch_size: int = 64,
+    store_faces: Optional[bool] = None,
+    mode: Optional[str] = None,
+    recognizer: Optional[str] = None,
+    workers: Optional[int] = None,
+    **method_kwargs: Any,
+) -> FIQAModel:
+    """A FiftyOne Model for the registered quality method ``name`` (default: tinyfqnet, else blur),
+    or for a ready :class:`~fiqa_plugin.quality.base.QualityMethod` instance.
+
+    ``detect_faces=False`` treats every image as a pre-aligned 112×112 crop. With detection the
+    default ``mode`` is ``"all"`` (every face scored, the sample's quality is its best face's).
+    ``store_faces`` (default: ``detect_faces``) makes the output a dict with Detections.
+    """
+    if mode is None:
+        mode = "all" if detect_faces else "aligned"
+    elif not detect_faces and mode != "aligned":
+        raise ValueError("detect_faces=False means pre-aligned input: mode must be 'aligned'")
+    method = QUALITY_METHODS.create(name, **method_kwargs) if isinstance(name, str) else name
+    scorer = QualityScorer(method, mode=FaceMode(mode), pack=pack, root=root, recognizer=recognizer,
+                           batch_size=batch_size, workers=workers)
+    return FIQAModel(scorer, store_faces=detect_faces if store_faces is None else store_faces,
+                     batch_size=batch_size)
+
+
+# --- library calls behind the operators ----------------------------------------------------
+
+def _ensure_field(dataset: fo.Dataset, field: str, ftype: Any, **kw: Any) -> None:
+    if not dataset.has_sample_field(field):
+        dataset.add_sample_field(field, ftype, **kw)
+
+
+def compute_quality(
+    samples: fo.core.collections.SampleCollection,
+    model: Union[FIQAModel, str, None] = None,
+    quality_field: str = "quality",
+    faces_field: Optional[str] = None,
+    error_field: Optional[str] = None,
+    batch_size: Optional[int] = None,
+    skip_existing: bool = False,
+    progress: Optional[Progress] = None,
+    **model_kwargs: Any,
+) -> Dict[str, int]:
+    """Score every sample from its filepath and write the results, batch by batch.
+
+    Writes ``quality_field`` (float, ``None`` when no face scored), ``error_field`` (default
+    ``<quality_field>_error``: why a sample has no score, else ``None``) and, when
+    ``faces_field`` is given, a Detections field (quality, det confidence and relative
+    landmarks per face) plus ``<faces_field>_landmarks`` Keypoints. Results are saved per
+    batch, so with ``skip_existing`` a restarted job only scores samples not done yet.
+    Returns counts ``{"total", "scored", "failed", "skipped"}``.
+    """
+    if not isinstance(model, FIQAModel):
+        model = load_model(model, **model_kwargs)
+    error_field = error_field or f"{quality_field}_error"
+    ds = samples._dataset
+    _ensure_field(ds, quality_field, fo.FloatField)
+    _ensure_field(ds, error_field, fo.StringField)
+    if faces_field:
+        _ensure_field(ds, faces_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+        _ensure_field(ds, f"{faces_field}_landmarks", fo.EmbeddedDocumentField, embedded_doc_type=fo.Keypoints)
+    todo = samples.exists(quality_field, False).exists(error_field, False) if skip_existing else samples
+    total_all = len(samples)
+    ids, paths = todo.values(["id", "filepath"])
+    counts = {"total": total_all, "scored": 0, "failed": 0, "skipped": total_all - len(ids)}
+    step = batch_size or model.batch_size
+    for i in range(0, len(ids), step):
+        bid, bpath = ids[i : i + step], paths[i : i + step]
+        recs = [_record(f, q) for f, q in model.score_images(bpath)]
+        ds.set_values(quality_field, {k: r["quality"] for k, r in zip(bid, recs)}, key_field="id")
+        ds.set_values(error_field, {k: r["error"] for k, r in zip(bid, recs)}, key_field="id")
+        if faces_field:
+            ds.set_values(faces_field, {k: r["faces"] for k, r in zip(bid, recs)}, key_field="id")
+            ds.set_values(f"{faces_field}_landmarks", {k: r["landmarks"] for k, r in zip(bid, recs)}, key_field="id")
+        ok = sum(r["quality"] is not None for r in recs)
+        counts["scored"] += ok
+        counts["failed"] += len(recs) - ok
+        if progress:
+            progress(counts["skipped"] + i + len(bid), total_all)
+    log.info("quality %s on %d samples: %s", model.method_name, total_all, counts)
+    return counts
+
+
+def select_by_quality(
+    samples: fo.core.collections.SampleCollection,
+    quality_field: str = "quality",
+    threshold: Optional[float] = None,
+    lowest_k: Optional[int] = None,
+    best_k_per: Optional[int] = None,
+    group_field: Optional[str] = None,
+) -> fo.DatasetView:
+    """A view of samples by quality: below ``threshold``, the ``lowest_k`` overall, or the
+    ``best_k_per`` highest-quality samples of each ``group_field`` value (e.g. identity).
+    Unscored samples (``None``) count as lowest. Exactly one criterion must be given."""
+    given = [x is not None for x in (threshold, lowest_k, best_k_per)]
+    if sum(given) != 1:
+        raise ValueError("give exactly one of threshold, lowest_k, best_k_per")
+    if threshold is not None:
+        return samples.match((F(quality_field) == None) | (F(quality_field) < threshold))  # noqa: E711
+    if lowest_k is not None:
+        # None sorts first ascending, so failed samples are the first ones reviewed.
+        return samples.sort_by(quality_field).limit(int(lowest_k))
+    if not group_field:
+        raise ValueError("best_k_per needs a group_field (e.g. the identity field)")
+    ids, groups, q = samples.values(["id", group_field, quality_field])
+    by: Dict[Any, List[Tuple[float, str]]] = {}
+    for i, g, v in zip(ids, groups, q):
+        label = getattr(g, "label", g)  # a Classification field groups by its label
+        if v is not None and label is not None:
+            by.setdefault(label, []).append((v, i))
+    keep = [i for rows in by.values() for _, i in sorted(rows, reverse=True)[: int(best_k_per)]]
+    return samples.select(keep, ordered=False)
+
+
+def tag_or_save(view: fo.DatasetView, tag: Optional[str] = None, view_name: Optional[str] = None) -> Dict[str, Any]:
+    """Tag the view's samples and/or save it on its dataset; returns what was done."""
+    out: Dict[str, Any] = {"count": len(view)}
+    if tag:
+        view.tag_samples(tag)
+        out["tag"] = tag
+    if view_name:
+        view._dataset.save_view(view_name, view, overwrite=True)
+        out["view"] = view_name
+    return out
+
+
+def export_model(name: str, out_dir: Union[str, os.PathLike]) -> Dict[str, str]:
+    """Copy the ONNX file and JSON config of the registered ONNX quality model ``name`` to ``out_dir``.
+
+    The copied config points at the copied ONNX (relative ``file``), so ``onnx --config`` loads it.
+    """
+    from ..quality.onnx_model import OnnxQualityModel
+
+    kind = QUALITY_METHODS.entry(name).tags.get("kind")
+    method = QUALITY_METHODS.create(name, threads=1) if kind in ("shipped", "baseline") else None
+    if not isinstance(method, OnnxQualityModel):
+        raise ValueError(f"quality method {name!r} is not an ONNX model (nothing to export); "
+                         f"measures like blur need no weights")
+    cfg = method.config
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_dst = out / f"{cfg.name}.onnx"
+    shutil.copyfile(cfg.model_path, onnx_dst)
+    cfg_out = json.loads(json.dumps({k: getattr(cfg, k) for k in cfg.__dataclass_fields__ if k not in ("extra", "path")}))
+    cfg_out.update(cfg.extra)
+    cfg_out["file"] = onnx_dst.name
+    json_dst = out / f"{cfg.name}.json"
+    json_dst.write_text(json.dumps(cfg_out, indent=2) + "\n")
+    return {"onnx": str(onnx_dst), "config": str(json_dst)}
+
+
+def method_choices() -> List[str]:
+    """Registered quality-method names usable without extra arguments (for forms and the zoo)."""
+    return [e.name for e in QUALITY_METHODS.entries() if e.tags.get("kind") != "external"]

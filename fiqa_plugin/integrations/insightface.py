@@ -1,0 +1,230 @@
+"""InsightFace ``FaceAnalysis`` with face image quality: ``face.quality`` beside ``face.embedding``.
+
+    from fiqa_plugin.integrations.insightface import FaceAnalysis
+    app = FaceAnalysis(name="buffalo_sc", quality=True, quality_model="tinyfqnet")
+    app.prepare(ctx_id=-1)
+    for face in app.get(img_bgr):
+        print(face.quality, face.quality_method, face.normed_embedding.shape)
+
+How it hooks in (InsightFace 2.1's own extension points, no patching):
+
+* loading: ``insightface.app.FaceAnalysis.__init__`` loads the pack as usual; quality
+  ONNX files inside the pack are recognised by NAME (a JSON config with ``"arch"``
+  beside them, or ``fiqa`` in the file name) and any InsightFace task that its
+  shape-based ``ModelRouter`` built from one of them is dropped again, with the task
+  reloaded from the pack's other files (see :func:`quality_files_in_pack`).
+* per face: the ``recognition`` entry of ``self.models`` (the per-task model protocol
+  ``prepare(ctx_id)`` / ``get(img, face)`` that FaceAnalysis iterates over) is wrapped
+  by :class:`_SharedCropRecognition`, which does exactly what ``ArcFaceONNX.get`` does
+  (``norm_crop`` → ``get_feat``) and keeps the crop; ``get`` then scores those very
+  crops in one batch, so quality and embedding see the same pixels and the embedding
+  is bit-identical to plain InsightFace.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+from insightface.app import FaceAnalysis as _InsightFaceAnalysis
+from insightface.model_zoo import model_zoo
+from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+from insightface.model_zoo.onnxruntime_utils import get_default_providers
+from insightface.utils import face_align
+
+from ..faces.pipeline import Face as FiqaFace
+from ..faces.pipeline import _grid_region
+from ..paths import insightface_root
+from ..quality.base import CropQualityMethod, QualityMethod
+from ..quality.onnx_model import OnnxQualityModel, QualityModelConfig
+
+log = logging.getLogger(__name__)
+
+QUALITY_CROP_SIZE = 112
+
+
+def _real(p: Union[str, os.PathLike]) -> str:
+    return os.path.realpath(os.fspath(p))
+
+
+def quality_configs_in_pack(pack_dir: Union[str, os.PathLike]) -> List[QualityModelConfig]:
+    """Quality-model configs (JSON with an ``"arch"`` key) stored in an InsightFace pack folder."""
+    out = []
+    for j in sorted(Path(pack_dir).glob("*.json")):
+        try:
+            data = json.loads(j.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or "arch" not in data:
+            continue  # e.g. InsightFace's own manifest
+        try:
+            out.append(QualityModelConfig.load(j))
+        except (ValueError, TypeError) as exc:
+            log.warning("ignoring unreadable quality config %s: %s", j, exc)
+    return out
+
+
+def quality_files_in_pack(pack_dir: Union[str, os.PathLike]) -> set:
+    """Real paths of the pack's quality ONNX files, identified by name only (never by tensor shape).
+
+    A file is a quality model when a JSON config with ``"arch"`` names it, or when its
+    file name contains ``fiqa``.
+    """
+    files = {_real(c.model_path) for c in quality_configs_in_pack(pack_dir)}
+    files |= {_real(p) for p in glob.glob(os.path.join(os.fspath(pack_dir), "*.onnx")) if "fiqa" in Path(p).name.lower()}
+    return files
+
+
+class _SharedCropRecognition:
+    """The pack's ArcFace recognizer, keeping each face's aligned crop for the quality method.
+
+    ``get`` repeats ``ArcFaceONNX.get`` step for step, so embeddings do not change.
+    Everything else is delegated to the wrapped model.
+    """
+
+    def __init__(self, inner: ArcFaceONNX) -> None:
+        self.inner = inner
+        self.crops: Dict[int, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def prepare(self, ctx_id: int, **kwargs: Any) -> None:
+        self.inner.prepare(ctx_id, **kwargs)
+
+    def get(self, img: np.ndarray, face: Any) -> np.ndarray:
+        aimg = face_align.norm_crop(img, landmark=face.kps, image_size=self.inner.input_size[0])
+        face.embedding = self.inner.get_feat(aimg).flatten()
+        self.crops[id(face)] = aimg
+        return face.embedding
+
+
+class FaceAnalysis(_InsightFaceAnalysis):
+    """``insightface.app.FaceAnalysis`` that also sets ``face.quality`` and ``face.quality_method``.
+
+    ``quality_model`` is the name of a quality model stored in the pack folder
+    (``<arch>.<tag>`` or ``<arch>``), else of any registered quality method
+    (``fiqa methods``), or a :class:`QualityMethod` instance. ``root`` defaults to
+    :func:`fiqa_plugin.paths.insightface_root`. Other arguments go to InsightFace.
+    Not thread-safe (neither is InsightFace's).
+    """
+
+    def __init__(
+        self,
+        name: Any = "buffalo_sc",
+        root: Optional[Union[str, os.PathLike]] = None,
+        allowed_modules: Optional[Sequence[str]] = None,
+        *,
+        quality: bool = True,
+        quality_model: Union[str, QualityMethod] = "tinyfqnet",
+        quality_kwargs: Optional[Dict[str, Any]] = None,
+        **kwargs: Any,
+    ) -> None:
+        root = os.fspath(root) if root is not None else os.fspath(insightface_root())
+        if kwargs.get("providers") is None:
+            kwargs["providers"] = get_default_providers()
+        super().__init__(name=name, root=root, allowed_modules=allowed_modules, **kwargs)
+        self.quality_files = quality_files_in_pack(self.model_dir)
+        self._drop_misrouted_quality_models(allowed_modules, kwargs)
+        self.quality_method: Optional[QualityMethod] = None
+        self._shared: Optional[_SharedCropRecognition] = None
+        if quality:
+            self.quality_method = self._resolve_quality(quality_model, quality_kwargs or {})
+            rec = self.models.get("recognition")
+            # Only a recognizer whose get() is ArcFaceONNX's own is known to do norm_crop → get_feat.
+            if rec is not None and type(rec).get is ArcFaceONNX.get:
+                self._shared = _SharedCropRecognition(rec)
+                self.models["recognition"] = self._shared
+            log.info("FaceAnalysis quality method %s (shared recognizer crop: %s)",
+                     self.quality_method.name, self._shared is not None)
+
+    def _drop_misrouted_quality_models(self, allowed_modules: Optional[Sequence[str]], kwargs: Dict[str, Any]) -> None:
+        # InsightFace routes legacy packs' ONNX files by input shape: a 112×112 (or any
+        # square ≥112, multiple of 16) quality model becomes "recognition" and can even
+        # displace the real recognizer as a "duplicate"; 96×96 becomes an attribute model.
+        bad = [t for t, m in self.models.items() if _real(getattr(m, "model_file", "") or "") in self.quality_files]
+        if not bad:
+            return
+        for task in bad:
+            log.info("dropping %s model %s: it is a quality model", task, self.models[task].model_file)
+            del self.models[task]
+        if self.model_package is not None:
+            return  # manifest packs declare their tasks: nothing else to reload
+        loaded = {_real(m.model_file) for m in self.models.values() if getattr(m, "model_file", None)}
+        for f in sorted(glob.glob(os.path.join(self.model_dir, "*.onnx"))):
+            if _real(f) in self.quality_files or _real(f) in loaded:
+                continue
+            model = model_zoo.get_model(f, **kwargs)
+            if model is None or model.taskname not in bad or model.taskname in self.models:
+                continue
+            if allowed_modules is not None and model.taskname not in allowed_modules:
+                continue
+            self.models[model.taskname] = model
+        if "detection" not in self.models:
+            raise RuntimeError(f"no face detector left in {self.model_dir} once its quality models are set aside")
+        self.det_model = self.models["detection"]
+
+    def _resolve_quality(self, spec: Union[str, QualityMethod], kw: Dict[str, Any]) -> QualityMethod:
+        if isinstance(spec, QualityMethod):
+            return spec
+        for cfg in quality_configs_in_pack(self.model_dir):
+            if spec in (cfg.name, cfg.arch):
+                return OnnxQualityModel(cfg, **kw)
+        from ..plugins import QUALITY_METHODS
+
+        return QUALITY_METHODS.create(spec, **kw)
+
+    def get(self, img: np.ndarray, max_num: int = 0, det_metric: str = "default") -> list:
+        """InsightFace's faces, each with ``quality`` (float, NaN when not computable) and ``quality_method``."""
+        if self._shared is not None:
+            self._shared.crops.clear()
+        faces = super().get(img, max_num=max_num, det_metric=det_metric)
+        if self.quality_method is not None and faces:
+            self._score(img, faces)
+        if self._shared is not None:
+            self._shared.crops.clear()
+        return faces
+
+    def _crop(self, img: np.ndarray, face: Any) -> Optional[np.ndarray]:
+        if self._shared is not None:
+            crop = self._shared.crops.get(id(face))
+            if crop is not None and crop.shape[0] == QUALITY_CROP_SIZE:
+                return crop
+        if face.kps is None:
+            return None
+        # Recognition skipped (e.g. liveness) or not 112 px: align once for quality alone.
+        return face_align.norm_crop(img, landmark=face.kps, image_size=QUALITY_CROP_SIZE)
+
+    def _score(self, img: np.ndarray, faces: list) -> None:
+        method = self.quality_method
+        assert method is not None
+        crops = [self._crop(img, f) for f in faces]
+        needs_emb = "embedding" in method.requires
+        usable = [i for i, (f, c) in enumerate(zip(faces, crops))
+                  if c is not None and not (needs_emb and f.embedding is None)]
+        q = np.full(len(faces), np.nan, np.float32)
+        if usable:
+            if isinstance(method, CropQualityMethod):
+                q[usable] = method.score_crops(np.stack([crops[i] for i in usable]))
+            else:
+                q[usable] = method.score_faces([self._fiqa_face(img, faces[i], crops[i], k) for k, i in enumerate(usable)])
+        for f, v in zip(faces, q):
+            f.quality = float(v)
+            f.quality_method = method.name
+
+    @staticmethod
+    def _fiqa_face(img: np.ndarray, face: Any, crop: np.ndarray, index: int) -> FiqaFace:
+        emb, norm = None, float("nan")
+        if face.embedding is not None:
+            norm = float(np.linalg.norm(face.embedding))
+            emb = (face.embedding / max(norm, 1e-12)).astype(np.float32)
+        bbox = np.asarray(face.bbox, np.float32)
+        return FiqaFace(
+            aligned=crop, landmarks=np.asarray(face.kps, np.float32), bbox=bbox,
+            det_score=float(face.det_score), index=index, embedding=emb, embedding_norm=norm,
+            region=_grid_region(img, bbox),
+        )

@@ -1,0 +1,72 @@
+"""FiftyOne fixtures: an isolated database, model zoo and plugins folder per test session.
+
+The environment must be set before fiftyone is first imported, hence at import time here.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+_ROOT = Path(tempfile.mkdtemp(prefix="fiqa-fiftyone-"))
+(_ROOT / "plugins").mkdir()
+# FiftyOne discovers plugins by walking plugins_dir; a link keeps the repo read-only.
+os.symlink(REPO / "operators", _ROOT / "plugins" / "fiqa-plugin")
+os.environ.update({
+    "FIFTYONE_DO_NOT_TRACK": "true",
+    "FIFTYONE_DATABASE_DIR": str(_ROOT / "db"),
+    "FIFTYONE_DATABASE_VALIDATION": "false",
+    "FIFTYONE_MODEL_ZOO_DIR": str(_ROOT / "zoo"),
+    "FIFTYONE_PLUGINS_DIR": str(_ROOT / "plugins"),
+    "FIFTYONE_ALLOW_LEGACY_ORCHESTRATORS": "true",
+    "FIFTYONE_SHOW_PROGRESS_BARS": "false",
+})
+atexit.register(shutil.rmtree, _ROOT, True)
+
+
+@pytest.fixture(scope="session")
+def lfw20(shared) -> list:
+    """20 real LFW photographs (the first 20 files of the first identities, sorted)."""
+    root = shared / "data" / "lfw" / "images"
+    assert root.is_dir(), f"LFW images missing at {root}: restore shared/data/lfw"
+    paths = sorted(str(p) for p in root.glob("*/*.jpg"))[:20]
+    assert len(paths) == 20, f"expected at least 20 LFW images under {root}, found {len(paths)}"
+    return paths
+
+
+@pytest.fixture()
+def bad_files(tmp_path) -> list:
+    """One corrupt file and one path that does not exist."""
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    return [str(corrupt), str(tmp_path / "missing.jpg")]
+
+
+@pytest.fixture()
+def make_dataset(request):
+    """Factory: a fresh dataset of the given file paths, deleted after the test."""
+    import fiftyone as fo
+
+    made = []
+
+    def make(paths, **fields):
+        ds = fo.Dataset()
+        samples = []
+        for i, p in enumerate(paths):
+            s = fo.Sample(filepath=p)
+            for k, v in fields.items():
+                s[k] = v[i]
+            samples.append(s)
+        ds.add_samples(samples, progress=False)
+        made.append(ds)
+        return ds
+
+    yield make
+    for ds in made:
+        if not ds.deleted:
+            ds.delete()

@@ -1,0 +1,71 @@
+"""The remote zoo source (zoo/) served as a tarball from 127.0.0.1 and loaded with foz.load_zoo_model."""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import tarfile
+import threading
+
+import pytest
+
+import fiftyone.zoo as foz
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def zoo_url(tmp_path_factory):
+    srv_dir = tmp_path_factory.mktemp("srv")
+    with tarfile.open(srv_dir / "fiqa-zoo.tar.gz", "w:gz") as t:
+        for f in ("manifest.json", "__init__.py"):
+            t.add(REPO / "zoo" / f, f"fiqa-zoo/{f}")
+    handler = functools.partial(_QuietHandler, directory=str(srv_dir))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}/fiqa-zoo.tar.gz"
+    foz.register_zoo_model_source(url, overwrite=True)
+    yield url
+    foz.delete_zoo_model_source(url)
+    srv.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+def test_manifest_lists_every_shipped_model():
+    from fiqa_plugin.plugins import QUALITY_METHODS
+
+    names = {m["base_name"] for m in json.loads((REPO / "zoo" / "manifest.json").read_text())["models"]}
+    shipped = {f"fiqa/{e.name}" for e in QUALITY_METHODS.entries() if e.tags.get("kind") in ("shipped", "baseline")}
+    assert shipped <= names, f"zoo/manifest.json misses {sorted(shipped - names)}: run `python zoo/__init__.py`"
+    unknown = {n for n in names if n[len("fiqa/"):] not in QUALITY_METHODS}
+    assert not unknown, f"zoo/manifest.json lists unregistered methods {sorted(unknown)}"
+
+
+def test_load_zoo_model_and_apply(zoo_url, make_dataset, lfw20, bad_files):
+    from fiqa_plugin.integrations.fiftyone import FIQAModel, compute_quality
+
+    assert zoo_url in foz.list_zoo_model_sources()
+    assert "fiqa/lightqnet" in foz.list_zoo_models() and "fiqa/blur" in foz.list_zoo_models()
+    model = foz.load_zoo_model("fiqa/lightqnet", batch_size=8)
+    assert isinstance(model, FIQAModel) and model.method_name == "lightqnet.dm100"
+    # The ONNX weights were copied into the zoo folder and are what runs.
+    assert "fiqa-lightqnet" in str(model.scorer.method.config.model_path)
+
+    ds = make_dataset(lfw20 + bad_files)
+    good = ds.limit(20)
+    good.apply_model(model, label_field="fiqa", batch_size=8)
+    assert good.count("fiqa_quality") == 20 and good.count("fiqa_faces.detections") >= 20
+    counts = compute_quality(ds, model, quality_field="quality")
+    assert counts["scored"] == 20 and counts["failed"] == 2
+    assert ds.values("quality")[:20] == pytest.approx(good.values("fiqa_quality"), abs=1e-6)
+    assert ds.values("quality")[20:] == [None, None] and all(ds.values("quality_error")[20:])
+
+    blur = foz.load_zoo_model("fiqa/blur", detect_faces=True, store_faces=False)
+    ds.limit(4).apply_model(blur, label_field="blur", batch_size=4)
+    assert all(v > 0 for v in ds.limit(4).values("blur"))

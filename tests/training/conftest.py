@@ -1,0 +1,18 @@
+"""A small real training set: a few CelebA identities through detection, alignment and buffalo_sc."""
+from __future__ import annotations
+
+import pytest
+
+
+
+@pytest.fixture(scope="session")
+def small_trainset(shared):
+    import os
+
+    from fiqa_plugin.training.data import build_training_set
+
+    root = shared / "data" / "celeba"
+    assert root.is_dir(), f"{root} missing: the CelebA identity folders are needed (see shared/README.md)"
+    names = sorted(os.listdir(root))[:4]
+    return build_training_set(root, size=64, degrade_copies=1, seed=0, identities=names,
+                              limit_per_identity=8, cache=False)
