@@ -56,6 +56,7 @@ class ScrfdDetector:
         score_threshold: float = 0.5,
         nms_threshold: float = 0.4,
         threads: Optional[int] = None,
+        retry_size: Optional[Tuple[int, int]] = (320, 320),
     ) -> None:
         self.model_path = str(model_path)
         self.session = make_session(self.model_path, threads=threads)
@@ -75,6 +76,10 @@ class ScrfdDetector:
         self.det_size = tuple(det_size) if not all(isinstance(v, int) for v in fixed) else (fixed[1], fixed[0])
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
+        # A small photo letterboxed up to 640 px can lose its face (SCRFD's anchors then see one
+        # blurry giant face); LFW's 250 px images are found again at 320. Only retried when the
+        # first pass finds nothing and the input size is not fixed by the model.
+        self.retry_size = None if all(isinstance(v, int) for v in fixed) else retry_size
         self._centers: dict = {}
 
     def _anchor_centers(self, h: int, w: int, stride: int) -> np.ndarray:
@@ -89,7 +94,16 @@ class ScrfdDetector:
 
     def detect(self, image_bgr: np.ndarray, max_faces: int = 0) -> List[Detection]:
         """Detect faces in a BGR image; sorted by confidence, at most ``max_faces`` (0 = all)."""
-        w_in, h_in = self.det_size
+        result = self._detect_at(image_bgr, self.det_size)
+        h, w = image_bgr.shape[:2]
+        if not result and self.retry_size and max(h, w) < min(self.det_size) and self.retry_size != self.det_size:
+            result = self._detect_at(image_bgr, self.retry_size)
+        if max_faces > 0:
+            result = result[:max_faces]
+        return result
+
+    def _detect_at(self, image_bgr: np.ndarray, det_size: Tuple[int, int]) -> List[Detection]:
+        w_in, h_in = det_size
         h, w = image_bgr.shape[:2]
         # Letterbox into the detector input, keeping the aspect ratio (as InsightFace does).
         if h / w > h_in / w_in:
@@ -121,7 +135,4 @@ class ScrfdDetector:
         scores = np.concatenate(scores_l)
         dets = np.hstack([boxes, scores[:, None]]).astype(np.float32)
         keep = _nms(dets, self.nms_threshold)
-        result = [Detection(dets[i, :4].copy(), float(dets[i, 4]), kps[i].astype(np.float32)) for i in keep]
-        if max_faces > 0:
-            result = result[:max_faces]
-        return result
+        return [Detection(dets[i, :4].copy(), float(dets[i, 4]), kps[i].astype(np.float32)) for i in keep]

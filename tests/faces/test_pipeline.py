@@ -102,3 +102,13 @@ def test_list_images(tmp_path, lfw_images):
     assert len(list_images(folder)) >= 2
     with pytest.raises(FileNotFoundError, match="no images found"):
         list_images(str(tmp_path / "nothing*.jpg"))
+
+
+def test_small_photo_retried_at_smaller_detector_size(shared):
+    """LFW's Chan_Gailey_0001 (250 px) has no face at 640×640 letterboxing but one at 320."""
+    path = shared / "data" / "lfw" / "images" / "Chan_Gailey" / "Chan_Gailey_0001.jpg"
+    img = cv2.imread(str(path))
+    model = next(pack_dir("buffalo_sc").glob("det_*.onnx"))
+    assert ScrfdDetector(model, retry_size=None).detect(img) == []
+    dets = ScrfdDetector(model).detect(img)
+    assert len(dets) >= 1 and dets[0].score >= 0.5
