@@ -315,14 +315,14 @@ def method_key(method, name: str, extra: str = "") -> str:
 
 def _regions(lfw_root: Path, rel: Sequence[str], bbox: np.ndarray) -> List[Optional[np.ndarray]]:
     """The source-grid face regions the pipeline attaches to ``Face.region`` (for the JPEG measure)."""
-    from fiqa_plugin.faces.pipeline import _grid_region
+    from fiqa_plugin.faces.pipeline import grid_region
     from fiqa_plugin.imageio import decode_image
 
     out = []
     for r, b in zip(rel, bbox):
         img = decode_image(lfw_root / r)
         # LFW images are 250×250, so decoding never rescales and the box is in decoded pixels.
-        out.append(_grid_region(img.bgr, b) if img.scale == 1.0 else None)
+        out.append(grid_region(img.bgr, b) if img.scale == 1.0 else None)
     return out
 
 

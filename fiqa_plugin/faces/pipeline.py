@@ -108,7 +108,7 @@ class FacePipeline:
         faces = []
         for i, d in enumerate(dets):
             crop, _ = align_face(bgr, d.landmarks, ALIGNED_SIZE)
-            region = _grid_region(bgr, d.bbox) if scale == 1.0 else None
+            region = grid_region(bgr, d.bbox) if scale == 1.0 else None
             faces.append(Face(crop, d.landmarks / scale, d.bbox / scale, d.score, index=i, region=region))
         return ImageFaces(source, "ok", faces, image_size=size)
 
@@ -133,7 +133,9 @@ class FacePipeline:
         return result
 
 
-def _grid_region(bgr: np.ndarray, bbox: np.ndarray, block: int = 8) -> Optional[np.ndarray]:
+def grid_region(bgr: np.ndarray, bbox: np.ndarray, block: int = 8) -> Optional[np.ndarray]:
+    """The face box of the original image with its top-left corner snapped down to the JPEG
+    ``block`` grid, so blockiness measures see the encoder's 8×8 blocks; None if under 2 blocks."""
     h, w = bgr.shape[:2]
     x1 = max(0, int(bbox[0]) // block * block)
     y1 = max(0, int(bbox[1]) // block * block)

@@ -37,7 +37,7 @@ from insightface.model_zoo.onnxruntime_utils import get_default_providers
 from insightface.utils import face_align
 
 from ..faces.pipeline import Face as FiqaFace
-from ..faces.pipeline import _grid_region
+from ..faces.pipeline import grid_region
 from ..paths import insightface_root
 from ..quality.base import CropQualityMethod, QualityMethod
 from ..quality.onnx_model import OnnxQualityModel, QualityModelConfig
@@ -226,5 +226,5 @@ class FaceAnalysis(_InsightFaceAnalysis):
         return FiqaFace(
             aligned=crop, landmarks=np.asarray(face.kps, np.float32), bbox=bbox,
             det_score=float(face.det_score), index=index, embedding=emb, embedding_norm=norm,
-            region=_grid_region(img, bbox),
+            region=grid_region(img, bbox),
         )
