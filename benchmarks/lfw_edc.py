@@ -31,6 +31,19 @@ REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "lfw_benchmark.md"
 FIGURES = REPO / "docs" / "figures"
 
+FAILURE_NOTES = """\
+**Detection failures.** {n_fail} of {n_img} images had no detected face ({fail_list}). Following
+the choice documented in `benchmarks/common.py`, a failed image gets the lowest quality under
+every method (so its pairs are discarded first by all methods alike) and a pair containing it
+gets similarity −1 (a certain non-match). {n_fail_pairs} pairs contain such an image, {n_fail_gen} of
+them genuine: these are {n_fail_gen} of the {n_fnm} false non-matches of `buffalo_sc` at FMR=1e-3
+with nothing discarded, and every method (random included) discards them first, so all curves
+share that initial drop over the first {fail_frac:.2%} of genuine pairs."""
+
+NO_FAILURE_NOTE = """\
+**Detection failures.** none: SCRFD found a face in all {n_img} images (small photos that show no
+face at the 640 px detector size are retried at 320 px; see `fiqa_plugin/faces/detector.py`)."""
+
 METHOD_NOTES = """\
 **Protocol.** LFW View 2 (`pairs.txt`, all 10 folds pooled: {n_gen} genuine and {n_imp} impostor
 pairs, {n_img} unique images). Each image → SCRFD-500M (`buffalo_sc` pack, largest face) → 5-point
@@ -44,13 +57,7 @@ fraction of genuine pairs discarded. pAUC = area under the step curve over [0, L
 the mean over {seeds} seeds of uniform random qualities. FMR=1e-3 allows
 {allowed3} of the {n_imp} impostor pairs to match, so that operating point rests on few scores.
 
-**Detection failures.** {n_fail} of {n_img} images had no detected face ({fail_list}). Following
-the choice documented in `benchmarks/common.py`, a failed image gets the lowest quality under
-every method (so its pairs are discarded first by all methods alike) and a pair containing it
-gets similarity −1 (a certain non-match). {n_fail_pairs} pairs contain such an image, {n_fail_gen} of
-them genuine: these are {n_fail_gen} of the {n_fnm} false non-matches of `buffalo_sc` at FMR=1e-3
-with nothing discarded, and every method (random included) discards them first, so all curves
-share that initial drop over the first {fail_frac:.2%} of genuine pairs.
+{failures}
 
 **Notes.** `embedding-norm` uses the `buffalo_sc` embedding norm in both tables (in the cross-model
 table it is a quality signal from another network, like every other method). LFW identities
@@ -104,13 +111,14 @@ def write_docs(args, lfw, fc, results, tables, skipped, argv) -> None:
     failed = [r for r, ok in zip(fc.rel, fc.ok) if not ok]
     n_imp = int((~lfw.genuine).sum())
     first = results.get("buffalo_sc") or next(iter(results.values()))
-    notes = METHOD_NOTES.format(
-        n_gen=int(lfw.genuine.sum()), n_imp=n_imp, n_img=len(lfw.rel), seeds=args.seeds,
-        allowed3=allowed_false_matches(n_imp, 1e-3), n_fail=len(failed),
-        fail_list=", ".join(f"`{r}`" for r in failed) or "none",
+    failures = FAILURE_NOTES.format(
+        n_fail=len(failed), n_img=len(lfw.rel), fail_list=", ".join(f"`{r}`" for r in failed),
         n_fail_pairs=first.n_failed_pairs, n_fail_gen=first.n_failed_genuine,
         n_fnm=round(first.rows["theoretical best"]["fnmr3"] * first.n_genuine),
-        fail_frac=first.n_failed_genuine / max(first.n_genuine, 1),
+        fail_frac=first.n_failed_genuine / max(first.n_genuine, 1)) if failed else NO_FAILURE_NOTE.format(n_img=len(lfw.rel))
+    notes = METHOD_NOTES.format(
+        n_gen=int(lfw.genuine.sum()), n_imp=n_imp, n_img=len(lfw.rel), seeds=args.seeds,
+        allowed3=allowed_false_matches(n_imp, 1e-3), failures=failures,
         skipped=("Skipped methods: " + "; ".join(f"`{k}` ({v})" for k, v in skipped.items()) + ".") if skipped else "")
     parts = [f"## EDC on LFW\n\nProduced by (caches under `$FIQA_CACHE/lfw/`, default `~/.cache/fiqa/lfw/`):\n\n"
              f"```\n{cmd.strip()}\n```\n", notes]
