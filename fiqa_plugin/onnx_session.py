@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Optional, Union
 
 import onnxruntime as ort
 
@@ -17,9 +17,12 @@ def default_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def make_session(model_path: str, threads: Optional[int] = None) -> ort.InferenceSession:
-    """A CPU (or first available provider) session with ``threads`` intra-op threads."""
-    if not os.path.exists(model_path):
+def make_session(model_path: Union[str, bytes], threads: Optional[int] = None) -> ort.InferenceSession:
+    """A CPU (or first available provider) session with ``threads`` intra-op threads.
+
+    ``model_path`` may also be a serialised model (``bytes``), e.g. a graph composed in memory.
+    """
+    if not isinstance(model_path, (bytes, bytearray)) and not os.path.exists(model_path):
         raise FileNotFoundError(f"ONNX model not found: {model_path}")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or default_threads()

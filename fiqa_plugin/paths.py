@@ -1,4 +1,4 @@
-"""Where things live: the shared assets folder, InsightFace packs, shipped weights, caches.
+"""Where things live: the shared assets folder, InsightFace packs, shipped and user weights, caches.
 
 The shared assets (test models and face data) are found at ``$FIQA_SHARED`` when it
 is set, else at ``../shared`` next to the repository checkout, else ``../shared``
@@ -15,6 +15,7 @@ REPO_DIR = PACKAGE_DIR.parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"
 SHARED_ENV = "FIQA_SHARED"
 INSIGHTFACE_ROOT_ENV = "FIQA_INSIGHTFACE_ROOT"
+MODELS_ENV = "FIQA_MODELS_DIR"
 
 
 class MissingAssetError(FileNotFoundError):
@@ -70,4 +71,19 @@ def cache_dir() -> Path:
     """User cache for embeddings and benchmark intermediates (``$FIQA_CACHE`` or ``~/.cache/fiqa``)."""
     d = Path(os.environ.get("FIQA_CACHE", Path.home() / ".cache" / "fiqa"))
     d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def user_models_dir(create: bool = False) -> Path:
+    """The user's quality models (``$FIQA_MODELS_DIR``, else ``$XDG_DATA_HOME/fiqa/models``, else
+    ``~/.local/share/fiqa/models``): ``<arch>.<tag>.onnx`` + ``.json`` files registered like shipped
+    weights (models trained from the FiftyOne plugin land here)."""
+    env = os.environ.get(MODELS_ENV)
+    if env:
+        d = Path(env)
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        d = Path(base) / "fiqa" / "models"
+    if create:
+        d.mkdir(parents=True, exist_ok=True)
     return d

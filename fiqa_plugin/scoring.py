@@ -21,7 +21,8 @@ from .recognizers.base import Recognizer
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METHOD = "tinyfqnet"
+# The best shipped crop model on LFW at tinyFQnet-class cost (docs/lfw_benchmark.md); tinyFQnet itself stays registered.
+DEFAULT_METHOD = "mbv2_t1_w025_h256"
 Progress = Callable[[int, int], None]
 
 
@@ -41,7 +42,7 @@ class ScoreRow:
 
 
 def resolve_method(method: Union[str, QualityMethod, None], **kw) -> QualityMethod:
-    """A method object from a registered name (default: the shipped tinyFQnet, else blur)."""
+    """A method object from a registered name (default: :data:`DEFAULT_METHOD`, else blur)."""
     if isinstance(method, QualityMethod):
         return method
     if method is None:

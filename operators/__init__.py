@@ -1,15 +1,16 @@
-"""FiftyOne plugin ``@fiqa/fiqa-plugin``: thin operators over ``fiqa_plugin.integrations.fiftyone``.
+"""FiftyOne plugin ``@fiqa/fiqa-plugin``: thin operators over ``fiqa_plugin.integrations``.
 
-Install by linking this folder into ``fo.config.plugins_dir``; each operator lives in its own file.
+Install by linking this folder into ``fo.config.plugins_dir``; each operator lives in its own file
+with its own ``register``.
 """
-from .compute_quality import ComputeFaceQuality
-from .export_model import ExportQualityModel
-from .select_by_quality import SelectByFaceQuality
+from . import (compute_quality, evaluate_edc, export_model, generate_pseudo_labels, select_best_per_group,
+               select_by_quality, train_quality_model)
 
-OPERATORS = (ComputeFaceQuality, SelectByFaceQuality, ExportQualityModel)
+MODULES = (compute_quality, generate_pseudo_labels, train_quality_model, evaluate_edc, select_by_quality,
+           select_best_per_group, export_model)
 
 
 def register(p) -> None:
     """Called by FiftyOne when the plugin loads."""
-    for op in OPERATORS:
-        p.register(op)
+    for m in MODULES:
+        m.register(p)

@@ -53,3 +53,7 @@ class ComputeFaceQuality(foo.Operator):
         for k in ("total", "scored", "failed", "skipped"):
             outputs.int(k, label=k)
         return types.Property(outputs)
+
+
+def register(p):
+    p.register(ComputeFaceQuality)

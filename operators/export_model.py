@@ -23,3 +23,7 @@ class ExportQualityModel(foo.Operator):
         from fiqa_plugin.integrations.fiftyone import export_model
 
         return export_model(ctx.params["method"], ctx.params["out_dir"])
+
+
+def register(p):
+    p.register(ExportQualityModel)

@@ -39,3 +39,7 @@ class SelectByFaceQuality(foo.Operator):
         if not ctx.delegated:
             ctx.ops.set_view(view=view)
         return out
+
+
+def register(p):
+    p.register(SelectByFaceQuality)

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import atexit
+import shutil
+import tempfile
+
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+# Models trained by tests land in a throwaway folder, never in the user's own models dir;
+# set before fiqa_plugin loads its registry, and inherited by the subprocesses tests start.
+os.environ["FIQA_MODELS_DIR"] = tempfile.mkdtemp(prefix="fiqa-test-models-")
+atexit.register(shutil.rmtree, os.environ["FIQA_MODELS_DIR"], True)
 
 
 @pytest.fixture(scope="session")

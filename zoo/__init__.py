@@ -4,9 +4,10 @@ FiftyOne imports this file from its model-zoo folder and calls ``download_model`
 ``load_model`` and ``resolve_input``. Models are named ``fiqa/<method>`` after the
 registered quality methods. ONNX models (shipped weights, baselines) are copied into
 the zoo folder with their JSON config; measures such as ``blur`` need no weights and
-get a small marker file. Regenerate ``manifest.json`` after shipping a model with::
+get a small marker file. Regenerate ``manifest.json`` after shipping a model (a test fails
+until then) with, from the repository root::
 
-    python zoo/__init__.py
+    .venv/bin/python zoo/__init__.py
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _is_onnx(name: str) -> bool:
     from fiqa_plugin.plugins import QUALITY_METHODS
 
     kind = QUALITY_METHODS.entry(name).tags.get("kind")
-    return kind in ("shipped", "baseline", "external")
+    return kind in ("shipped", "baseline", "external", "user")
 
 
 def load_model(model_name: str, model_path: str, **kwargs):
@@ -77,6 +78,12 @@ def resolve_input(model_name: str, ctx):
     return types.Property(inputs)
 
 
+def _license(entry) -> str:
+    """A shipped model's own licence (its JSON ``license``); code-only measures are MIT like the package."""
+    cfg = entry.tags.get("config")
+    return (cfg.extra.get("license") if cfg is not None else None) or "MIT"
+
+
 def build_manifest() -> dict:
     """The manifest for every registered quality method usable without arguments."""
     from fiqa_plugin.plugins import QUALITY_METHODS
@@ -84,13 +91,13 @@ def build_manifest() -> dict:
     models = []
     for e in QUALITY_METHODS.entries():
         kind = e.tags.get("kind", "")
-        if kind == "external":
-            continue  # needs a config path: not a zoo model
+        if kind in ("external", "user"):
+            continue  # needs a config path / lives only on this machine: not a zoo model
         models.append({
             "base_name": PREFIX + e.name,
             "base_filename": "fiqa-" + e.name.replace("/", "-"),
             "author": "fiqa-plugin",
-            "license": "MIT",
+            "license": _license(e),
             "source": "fiqa-plugin",
             "description": f"Face image quality: {e.summary}",
             "tags": ["face-quality", "fiqa", "onnx", kind or "measure"],
@@ -100,7 +107,13 @@ def build_manifest() -> dict:
     return {"name": SOURCE_NAME, "models": models}
 
 
-if __name__ == "__main__":  # regenerate manifest.json beside this file
-    out = Path(__file__).with_name("manifest.json")
-    out.write_text(json.dumps(build_manifest(), indent=4) + "\n")
-    print(f"wrote {out}")
+if __name__ == "__main__":  # regenerate manifest.json beside this file (--stdout: print it instead)
+    import sys
+
+    text = json.dumps(build_manifest(), indent=4) + "\n"
+    if "--stdout" in sys.argv[1:]:
+        sys.stdout.write(text)
+    else:
+        out = Path(__file__).with_name("manifest.json")
+        out.write_text(text)
+        print(f"wrote {out}")

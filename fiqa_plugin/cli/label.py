@@ -1,5 +1,13 @@
-"""``fiqa label DATA --out labels.csv``: recognition-oriented quality labels for a folder of identity
-sub-folders (``--method center``: cosine to the identity's mean embedding, Peng et al. Eq. 1)."""
+"""``fiqa label DATA --out labels.csv``: recognition-oriented quality labels for faces with identities.
+
+``DATA`` is a folder with one sub-folder per identity, or a CSV list with ``path,identity`` columns.
+Methods (the labelers of :mod:`fiqa_plugin.labelers`):
+
+* ``center``: cosine to the identity's mean embedding (Peng et al. Eq. 1);
+* ``sdd``: SDD-FIQA labels (Ou et al. Eq. 7–10), ``[0, 100]``;
+* ``optimize``: any method's scores refined with mated-pair similarities (Babnik et al. 2023) —
+  the scores come from ``--scores`` (a ``fiqa score`` CSV) or ``--initial-method``.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,35 +15,64 @@ import csv
 import logging
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 COLUMNS = ["path", "identity", "quality", "status"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("label", help="quality labels (CSV) for a folder with one sub-folder per identity")
-    p.add_argument("data", help="folder with one sub-folder of face images per identity")
+    p = sub.add_parser("label", help="quality labels (CSV) for faces with identities (folder per identity or CSV list)")
+    p.add_argument("data", help="folder with one sub-folder of face images per identity, or a CSV with path,identity")
     p.add_argument("--out", default="labels.csv", help="output CSV: path,identity,quality,status")
-    p.add_argument("--method", choices=["center"], default="center", help="labeling method")
+    p.add_argument("--method", choices=["center", "sdd", "optimize"], default="center", help="labeling method")
     p.add_argument("--pack", default="buffalo_sc", help="InsightFace pack for detection")
     p.add_argument("--recognizer", default="buffalo_sc", help="recognizer whose embeddings define the labels")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    g = p.add_argument_group("sdd")
+    g.add_argument("--sdd-mode", choices=["sampled", "exact"], default="sampled",
+                   help="Eq. 8 sampling (m genuine + m impostor pairs, K draws) or every pair")
+    g.add_argument("--m", type=int, default=24, help="pairs per draw (sampled)")
+    g.add_argument("--k", type=int, default=12, help="draws (sampled)")
+    g.add_argument("--variant", choices=["full", "pos_only", "neg_only"], default="full")
+    g.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("optimize")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--scores", help="initial scores: CSV with path,quality (e.g. from `fiqa score`)")
+    src.add_argument("--initial-method", help="initial scores: a registered quality method (see `fiqa methods`)")
+    g.add_argument("--clusters", type=int, default=20, help="C: k-means clusters per identity")
+    g.add_argument("--theta", type=float, default=0.001, help="θ: step towards the mated-pair position")
+    g.add_argument("--repetitions", type=int, default=10, help="R: random pairings averaged")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.data import center_labels, embed_folder, identity_images
+    from ..labelers import center_labels, optimize_scores, sdd_labels
+    from ..training.label_io import embed_items, items_of, scores_from_csv, scores_from_method
     from .progress import progress_bar
 
-    with progress_bar(len(identity_images(args.data)), f"fiqa label ({args.recognizer})") as cb:
-        faces = embed_folder(args.data, args.pack, args.recognizer, args.threads, cache=not args.no_cache, progress=cb)
-    q = center_labels(faces.embeddings, faces.identities)
+    if args.method == "optimize" and not (args.scores or args.initial_method):
+        raise ValueError("--method optimize refines existing scores: pass --scores CSV or --initial-method NAME")
+    with progress_bar(len(items_of(args.data)), f"fiqa label ({args.recognizer})") as cb:
+        faces = embed_items(args.data, args.pack, args.recognizer, args.threads, cache=not args.no_cache, progress=cb)
+    if args.method == "center":
+        q = center_labels(faces.embeddings, faces.identities, mapping="none")
+    elif args.method == "sdd":
+        q = sdd_labels(faces.embeddings, faces.identities, mode=args.sdd_mode, m=args.m, k=args.k,
+                       variant=args.variant, seed=args.seed, wd_backend="numpy")
+    else:
+        init = (scores_from_csv(args.scores, faces.paths) if args.scores
+                else scores_from_method(args.initial_method, faces, args.pack, args.recognizer))
+        q = optimize_scores(init, faces.embeddings, faces.identities, clusters=args.clusters, theta=args.theta,
+                            repetitions=args.repetitions, seed=args.seed)
     with open(args.out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(COLUMNS)
         for p, y, v in zip(faces.paths, faces.identities, q):
-            w.writerow([p, faces.names[y], f"{v:.6g}", "ok"])
+            ok = bool(np.isfinite(v))
+            w.writerow([p, faces.names[y], f"{v:.6g}" if ok else "", "ok" if ok else "no_label"])
         for p in faces.failed:
             w.writerow([p, Path(p).parent.name, "", "no_face"])
-    print(f"labelled {len(q)} faces ({len(faces.failed)} images without a face) -> {args.out}")
+    print(f"labelled {len(q)} faces with {args.method} ({len(faces.failed)} images without a face) -> {args.out}")
     return 0

@@ -8,7 +8,7 @@ import sys
 from typing import List, Optional
 
 # One module per sub-command; each defines register(subparsers) and sets func=run.
-COMMANDS = ["methods", "score", "evaluate", "label", "train", "export", "templates"]
+COMMANDS = ["methods", "score", "evaluate", "label", "train", "export", "templates", "ensemble"]
 
 
 def build_parser() -> argparse.ArgumentParser:

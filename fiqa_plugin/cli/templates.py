@@ -14,7 +14,7 @@ def register(sub) -> None:
     p = sub.add_parser("templates", help="template verification with quality-based selection / weighting",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", help="folder of <identity>/<image> files")
-    p.add_argument("--method", nargs="+", default=["tinyfqnet"], help="quality methods (see `fiqa methods`)")
+    p.add_argument("--method", nargs="+", help="quality methods (see `fiqa methods`; default: fiqa_plugin.scoring.DEFAULT_METHOD)")
     p.add_argument("--template-size", type=int, default=4, help="faces per template")
     p.add_argument("--k", type=int, default=2, help="faces kept by top-k / random-k")
     p.add_argument("--draws", type=int, default=3, help="genuine template pairs drawn per identity")
@@ -28,7 +28,9 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import templates as T
+    from ..scoring import DEFAULT_METHOD
 
+    args.method = args.method or [DEFAULT_METHOD]
     bar = {}
 
     def progress(done: int, total: int) -> None:

@@ -15,9 +15,11 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a quality regressor on recognizer labels (tinyFQnet)")
     p.add_argument("data", help="folder with one sub-folder of face images per identity")
     p.add_argument("--out", required=True, help="run folder: checkpoints, history.json, histograms, model.pt")
-    p.add_argument("--arch", choices=["tinyfqnet", "mobilenetv2"], default="tinyfqnet")
+    p.add_argument("--arch", choices=["tinyfqnet", "mobilenetv2", "sdd-regressor", "embedding-head"], default="tinyfqnet",
+                   help="sdd-regressor / embedding-head: see fiqa_plugin/training/regressors.py")
     p.add_argument("--t", type=int, default=6, help="mobilenetv2 expansion factor")
     p.add_argument("--w", type=float, default=1.0, help="mobilenetv2 width multiplier")
+    p.add_argument("--head", type=int, default=None, help="mobilenetv2 last-convolution channels (default 1280)")
     p.add_argument("--input-size", type=int, default=64)
     p.add_argument("--epochs", type=int, default=17)
     p.add_argument("--batch-size", type=int, default=1024)
@@ -27,6 +29,12 @@ def register(sub) -> None:
     p.add_argument("--sampling", choices=["smooth", "random", "none"], default="smooth")
     p.add_argument("--min-images", type=int, default=10, help="drop identities with fewer images")
     p.add_argument("--degrade-copies", type=int, default=2, help="degraded, re-labelled copies per face")
+    p.add_argument("--degrade-profile", choices=["v1", "v2"], default="v1",
+                   help="v1: blur/downscale/noise/JPEG/brightness/occlusion; v2: harsher, plus motion blur, "
+                        "contrast loss and geometric misalignment")
+    p.add_argument("--labels", choices=["center", "center-loo", "center-loo-norm"], default="center",
+                   help="Eq. 1 centre labels; center-loo leaves the face itself out of its centre")
+    p.add_argument("--rank-weight", type=float, default=0.0, help="weight of an in-batch pairwise ranking loss added to L2")
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     p.add_argument("--val-fraction", type=float, default=0.1, help="identities held out for validation")
     p.add_argument("--seed", type=int, default=0)
@@ -34,6 +42,9 @@ def register(sub) -> None:
     p.add_argument("--pack", default="buffalo_sc", help="InsightFace pack for detection")
     p.add_argument("--recognizer", default="buffalo_sc", help="recognizer that labels the faces")
     p.add_argument("--no-resume", action="store_true", help="start over even if --out has a checkpoint")
+    from ..training.regressors import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -49,24 +60,32 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.arch in ("sdd-regressor", "embedding-head"):
+        from ..training.regressors import run as run_regressor
+
+        return run_regressor(args, command_line(args))
     from ..training.data import build_training_set, identity_images
     from ..training.train import TrainConfig, train
     from .progress import progress_bar
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = {"root": str(Path(args.data).resolve()), "size": args.input_size, "degrade_copies": args.degrade_copies,
-            "seed": args.seed, "pack": args.pack, "recognizer": args.recognizer}
+    data = {"root": str(Path(args.data).resolve()), "data_arg": args.data, "size": args.input_size,
+            "degrade_copies": args.degrade_copies, "seed": args.seed, "pack": args.pack, "recognizer": args.recognizer,
+            "profile": args.degrade_profile, "labels": args.labels}
     with progress_bar(len(identity_images(args.data)), "faces (cached after the first run)") as cb:
         ts = build_training_set(args.data, args.input_size, args.degrade_copies, args.seed, args.pack,
-                                args.recognizer, args.threads, progress=cb)
+                                args.recognizer, args.threads, progress=cb, profile=args.degrade_profile,
+                                labels=args.labels)
     (out / "run.json").write_text(json.dumps({"command": command_line(args), "data": data,
                                                    "samples": int(len(ts.labels))}, indent=2) + "\n")
     arch_kwargs = {"t": args.t, "w": args.w} if args.arch == "mobilenetv2" else {}
+    if args.arch == "mobilenetv2" and args.head:
+        arch_kwargs["head"] = args.head
     cfg = TrainConfig(arch=args.arch, arch_kwargs=arch_kwargs, input_size=args.input_size, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, lr_step=args.lr_step, weight_decay=args.weight_decay,
                       seed=args.seed, threads=args.threads, sampling=args.sampling, min_images=args.min_images,
-                      flip=not args.no_flip, val_fraction=args.val_fraction)
+                      flip=not args.no_flip, val_fraction=args.val_fraction, rank_weight=args.rank_weight)
     res = train(ts, cfg, out, resume=not args.no_resume, progress=True)
     last = res.history[-1] if res.history else {}
     print(f"trained {args.arch} for {len(res.history)} epochs -> {out}/model.pt "

@@ -187,6 +187,8 @@ def load_model(
         mode = "all" if detect_faces else "aligned"
     elif not detect_faces and mode != "aligned":
         raise ValueError("detect_faces=False means pre-aligned input: mode must be 'aligned'")
+    if isinstance(name, str) and name not in QUALITY_METHODS:
+        refresh_user_models()  # trained by another process (e.g. a delegated job) since this one started
     method = QUALITY_METHODS.create(name, **method_kwargs) if isinstance(name, str) else name
     scorer = QualityScorer(method, mode=FaceMode(mode), pack=pack, root=root, recognizer=recognizer,
                            batch_size=batch_size, workers=workers)
@@ -261,7 +263,8 @@ def select_by_quality(
     group_field: Optional[str] = None,
 ) -> fo.DatasetView:
     """A view of samples by quality: below ``threshold``, the ``lowest_k`` overall, or the
-    ``best_k_per`` highest-quality samples of each ``group_field`` value (e.g. identity).
+    ``best_k_per`` highest-quality samples of each ``group_field`` value (an identity, a video or
+    template id; a Classification groups by its label, a grouped dataset's ``group`` field by group).
     Unscored samples (``None``) count as lowest. Exactly one criterion must be given."""
     given = [x is not None for x in (threshold, lowest_k, best_k_per)]
     if sum(given) != 1:
@@ -273,10 +276,11 @@ def select_by_quality(
         return samples.sort_by(quality_field).limit(int(lowest_k))
     if not group_field:
         raise ValueError("best_k_per needs a group_field (e.g. the identity field)")
-    ids, groups, q = samples.values(["id", group_field, quality_field])
+    from .fiftyone_labels import group_labels
+
+    ids, q = samples.values(["id", quality_field])
     by: Dict[Any, List[Tuple[float, str]]] = {}
-    for i, g, v in zip(ids, groups, q):
-        label = getattr(g, "label", g)  # a Classification field groups by its label
+    for i, label, v in zip(ids, group_labels(samples, group_field), q):
         if v is not None and label is not None:
             by.setdefault(label, []).append((v, i))
     keep = [i for rows in by.values() for _, i in sorted(rows, reverse=True)[: int(best_k_per)]]
@@ -303,7 +307,7 @@ def export_model(name: str, out_dir: Union[str, os.PathLike]) -> Dict[str, str]:
     from ..quality.onnx_model import OnnxQualityModel
 
     kind = QUALITY_METHODS.entry(name).tags.get("kind")
-    method = QUALITY_METHODS.create(name, threads=1) if kind in ("shipped", "baseline") else None
+    method = QUALITY_METHODS.create(name, threads=1) if kind in ("shipped", "baseline", "user") else None
     if not isinstance(method, OnnxQualityModel):
         raise ValueError(f"quality method {name!r} is not an ONNX model (nothing to export); "
                          f"measures like blur need no weights")
@@ -320,6 +324,14 @@ def export_model(name: str, out_dir: Union[str, os.PathLike]) -> Dict[str, str]:
     return {"onnx": str(onnx_dst), "config": str(json_dst)}
 
 
+def refresh_user_models() -> List[str]:
+    """Register models added to the user models folder since the registry loaded; returns their names."""
+    from ..quality.builtin import register_user_models
+
+    return register_user_models()
+
+
 def method_choices() -> List[str]:
     """Registered quality-method names usable without extra arguments (for forms and the zoo)."""
+    refresh_user_models()
     return [e.name for e in QUALITY_METHODS.entries() if e.tags.get("kind") != "external"]

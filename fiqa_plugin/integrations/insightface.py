@@ -1,7 +1,7 @@
 """InsightFace ``FaceAnalysis`` with face image quality: ``face.quality`` beside ``face.embedding``.
 
     from fiqa_plugin.integrations.insightface import FaceAnalysis
-    app = FaceAnalysis(name="buffalo_sc", quality=True, quality_model="tinyfqnet")
+    app = FaceAnalysis(name="buffalo_sc", quality=True)  # or quality_model="tinyfqnet", "lightqnet", ...
     app.prepare(ctx_id=-1)
     for face in app.get(img_bgr):
         print(face.quality, face.quality_method, face.normed_embedding.shape)
@@ -108,7 +108,8 @@ class FaceAnalysis(_InsightFaceAnalysis):
 
     ``quality_model`` is the name of a quality model stored in the pack folder
     (``<arch>.<tag>`` or ``<arch>``), else of any registered quality method
-    (``fiqa methods``), or a :class:`QualityMethod` instance. ``root`` defaults to
+    (``fiqa methods``), or a :class:`QualityMethod` instance; left out, the pack's own
+    quality model if it has one, else :data:`fiqa_plugin.scoring.DEFAULT_METHOD`. ``root`` defaults to
     :func:`fiqa_plugin.paths.insightface_root`. Other arguments go to InsightFace.
     Not thread-safe (neither is InsightFace's).
     """
@@ -120,7 +121,7 @@ class FaceAnalysis(_InsightFaceAnalysis):
         allowed_modules: Optional[Sequence[str]] = None,
         *,
         quality: bool = True,
-        quality_model: Union[str, QualityMethod] = "tinyfqnet",
+        quality_model: Union[str, QualityMethod, None] = None,
         quality_kwargs: Optional[Dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
@@ -168,15 +169,16 @@ class FaceAnalysis(_InsightFaceAnalysis):
             raise RuntimeError(f"no face detector left in {self.model_dir} once its quality models are set aside")
         self.det_model = self.models["detection"]
 
-    def _resolve_quality(self, spec: Union[str, QualityMethod], kw: Dict[str, Any]) -> QualityMethod:
+    def _resolve_quality(self, spec: Union[str, QualityMethod, None], kw: Dict[str, Any]) -> QualityMethod:
         if isinstance(spec, QualityMethod):
             return spec
-        for cfg in quality_configs_in_pack(self.model_dir):
-            if spec in (cfg.name, cfg.arch):
+        in_pack = quality_configs_in_pack(self.model_dir)
+        for cfg in in_pack:
+            if spec is None or spec in (cfg.name, cfg.arch):
                 return OnnxQualityModel(cfg, **kw)
-        from ..plugins import QUALITY_METHODS
+        from ..scoring import resolve_method
 
-        return QUALITY_METHODS.create(spec, **kw)
+        return resolve_method(spec, **kw)
 
     def get(self, img: np.ndarray, max_num: int = 0, det_metric: str = "default") -> list:
         """InsightFace's faces, each with ``quality`` (float, NaN when not computable) and ``quality_method``."""

@@ -1,12 +1,16 @@
 """Built-in quality methods, registered through the same hook as third-party plugins."""
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Optional
 
 from ..hookspecs import hookimpl
-from ..paths import shared_path
+from ..paths import shared_path, user_models_dir
 from . import measures
 from .onnx_model import OnnxQualityModel, QualityModelConfig, shipped_configs
+
+log = logging.getLogger(__name__)
 
 
 def lightqnet_config(path: Optional[str] = None) -> QualityModelConfig:
@@ -36,12 +40,39 @@ def fiqa_register_quality_methods(registry) -> None:
 
     for cfg in shipped_configs():
         _register_shipped(registry, cfg)
+    register_user_models(registry)
 
 
-def _register_shipped(registry, cfg: QualityModelConfig) -> None:
+def _register_shipped(registry, cfg: QualityModelConfig, kind: str = "shipped") -> None:
     def build(_cfg=cfg, **kw) -> OnnxQualityModel:
         return OnnxQualityModel(_cfg, **kw)
 
-    registry.add(cfg.name, build, cfg.summary or f"shipped {cfg.arch} model", kind="shipped", config=cfg)
+    registry.add(cfg.name, build, cfg.summary or f"{kind} {cfg.arch} model", kind=kind, config=cfg)
     if cfg.default:
-        registry.add(cfg.arch, build, f"{cfg.summary or cfg.arch} (= {cfg.name})", kind="shipped", config=cfg)
+        registry.add(cfg.arch, build, f"{cfg.summary or cfg.arch} (= {cfg.name})", kind=kind, config=cfg)
+
+
+def register_user_models(registry=None, directory=None) -> list:
+    """Register the models in ``directory`` (default :func:`~fiqa_plugin.paths.user_models_dir`) not
+    registered yet (kind ``user``); returns their names. Called when the registry loads and again after a model is trained or copied
+    there, so a new ``arch.tag`` is usable at once. Shipped names win: a user model never replaces one."""
+    if registry is None:
+        from ..plugins import QUALITY_METHODS as registry
+    d = Path(directory) if directory else user_models_dir()
+    if not d.is_dir():
+        return []
+    added = []
+    for cfg in shipped_configs(d):
+        if cfg.name in registry:
+            if registry.entry(cfg.name).tags.get("kind") != "user":
+                log.warning("user model %s has the name of a built-in method; skipped (rename its tag)", cfg.name)
+            continue  # a user model already registered reads its (possibly retrained) file when created
+        if not cfg.model_path.is_file():
+            log.warning("user model %s: %s is missing; skipped", cfg.name, cfg.model_path)
+            continue
+        cfg.default = cfg.default and cfg.arch not in registry
+        _register_shipped(registry, cfg, kind="user")
+        added.append(cfg.name)
+    if added:
+        log.info("registered user quality models from %s: %s", d, ", ".join(added))
+    return added

@@ -3,16 +3,23 @@
 Config keys (``<arch>.<tag>.json`` beside ``<arch>.<tag>.onnx``)::
 
     {
-      "arch": "tinyfqnet", "tag": "celeba-r1",       # the model is named "<arch>.<tag>"
-      "file": "tinyfqnet.celeba-r1.onnx",            # relative to the config
+      "arch": "tinyfqnet", "tag": "celeba-r2",       # the model is named "<arch>.<tag>"
+      "file": "tinyfqnet.celeba-r2.onnx",            # relative to the config
       "input_size": 64,                              # the aligned 112 crop is resized to this
       "layout": "NCHW" | "NHWC", "channels": "RGB" | "BGR",
       "mean": 127.5, "std": 127.5,                   # scalars or per-channel lists, pixel units
       "score_range": [0, 1], "higher_is_better": true,
       "default": true,                               # also registered as plain "<arch>"
       "summary": "one line shown by `fiqa methods`",
-      "batch_size": 256
+      "batch_size": 256,
+      "output": "quality",                           # optional: the output holding the score (default: the first)
+      "compose": {"recognizer": "buffalo_sc",        # optional: a head run on a recognizer's tensors,
+                  "recognizer_file": "w600k_mbf.onnx",  # composed with it at load time
+                  "inputs": {"features": "637"}}     # (see fiqa_plugin/quality/compose.py)
     }
+
+A composed model takes the recognizer's input (set ``input_size``/``channels``/``mean``/``std`` to
+the recognizer's) and yields quality and embedding in one pass (:meth:`OnnxQualityModel.score_and_embed`).
 """
 from __future__ import annotations
 
@@ -49,6 +56,8 @@ class QualityModelConfig:
     default: bool = False
     summary: str = ""
     batch_size: int = 256
+    output: Optional[str] = None
+    compose: Optional[Dict[str, Any]] = None
     extra: Dict[str, Any] = field(default_factory=dict)
     path: Optional[Path] = None  # where the config was read from
 
@@ -73,10 +82,14 @@ class QualityModelConfig:
         if layout not in ("NCHW", "NHWC") or channels not in ("RGB", "BGR"):
             raise ValueError(f"{path}: layout must be NCHW/NHWC and channels RGB/BGR, got {layout}/{channels}")
         known.update(layout=layout, channels=channels)
+        comp = known.get("compose")
+        if comp is not None and not (isinstance(comp, dict) and "recognizer" in comp and isinstance(comp.get("inputs"), dict)):
+            raise ValueError(f"{path}: 'compose' must be {{\"recognizer\": NAME, \"inputs\": {{head input: recognizer tensor}}}}")
         return cls(**known, extra=data, path=path)
 
     def save(self, path: os.PathLike | str) -> None:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("extra", "path")}
+        d = {k: v for k, v in d.items() if v is not None or k not in ("output", "compose")}
         d.update(self.extra)
         Path(path).write_text(json.dumps(d, indent=2) + "\n")
 
@@ -88,7 +101,20 @@ class OnnxQualityModel(CropQualityMethod):
         self.config = config
         self.name = config.name
         self.score_range = tuple(config.score_range) if config.score_range else None
-        self.session = make_session(str(config.model_path), threads=threads)
+        if config.compose:
+            from .compose import compose_with_recognizer, recognizer_path
+
+            c = config.compose
+            rec = recognizer_path(c["recognizer"], c.get("recognizer_file"))
+            model = compose_with_recognizer(config.model_path, rec, c["inputs"], config.output)
+            self.session = make_session(model.SerializeToString(), threads=threads)
+        else:
+            self.session = make_session(str(config.model_path), threads=threads)
+        outputs = [o.name for o in self.session.get_outputs()]
+        want = config.output if config.output and not config.compose else None
+        if want is not None and want not in outputs:
+            raise ValueError(f"{config.name}: output {want!r} not in the model's outputs {outputs}")
+        self._out = outputs.index(want) if want else 0  # composed graphs put the quality first
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size or config.batch_size
         shape = self.session.get_inputs()[0].shape
@@ -111,17 +137,30 @@ class OnnxQualityModel(CropQualityMethod):
             x = x.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(x)
 
-    def score_crops(self, crops_bgr: np.ndarray) -> np.ndarray:
+    def _run(self, crops_bgr: np.ndarray, embed: bool):
         step = self.fixed_batch or self.batch_size
-        out = []
+        out, emb = [], []
         for i in range(0, len(crops_bgr), step):
             x = self.preprocess(crops_bgr[i : i + step])
             n = len(x)
             if self.fixed_batch and n < self.fixed_batch:
                 x = np.concatenate([x, np.zeros((self.fixed_batch - n,) + x.shape[1:], x.dtype)])
-            out.append(self.session.run(None, {self.input_name: x})[0].reshape(len(x), -1)[:n, 0])
+            res = self.session.run(None, {self.input_name: x})
+            out.append(res[self._out].reshape(len(x), -1)[:n, 0])
+            if embed:
+                emb.append(res[1][:n])
         q = np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
-        return q if self.config.higher_is_better else -q
+        q = q if self.config.higher_is_better else -q
+        return q, (np.concatenate(emb) if emb else None)
+
+    def score_crops(self, crops_bgr: np.ndarray) -> np.ndarray:
+        return self._run(crops_bgr, False)[0]
+
+    def score_and_embed(self, crops_bgr: np.ndarray) -> tuple:
+        """``(quality [N], raw recognizer embedding [N, d])`` from one pass of a composed model."""
+        if not self.config.compose:
+            raise ValueError(f"{self.name} is not composed with a recognizer: it yields no embedding")
+        return self._run(crops_bgr, True)
 
 
 def shipped_configs(weights_dir: Optional[Path] = None) -> list[QualityModelConfig]:

@@ -4,11 +4,12 @@ expansion factor ``t`` and width multiplier ``w`` varied, input 64 or 112.
 The layout is Sandler et al.'s (stem 32, the seven ``(t, c, n, s)`` stages, 1280-channel
 head, linear bottlenecks) with every stage's expansion replaced by ``t`` (the first stage
 keeps 1 and, as in the original, has no expansion convolution) and channels scaled by ``w`` (rounded to multiples of 8), and a
-sigmoid regression head instead of the classifier.
+sigmoid regression head instead of the classifier. ``head`` replaces the 1280-channel last
+convolution (e.g. 256), which otherwise dominates the parameter count of narrow variants.
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import torch
 from torch import nn
@@ -28,7 +29,7 @@ def _div8(v: float) -> int:
 class MobileNetV2Quality(nn.Module):
     """MobileNetV2 with expansion ``t`` and width ``w``; input ``[N,3,S,S]``, output ``[N,1]`` in (0, 1)."""
 
-    def __init__(self, t: int = 6, w: float = 1.0) -> None:
+    def __init__(self, t: int = 6, w: float = 1.0, head: Optional[int] = None) -> None:
         super().__init__()
         self.t, self.w = t, w
         cin = _div8(32 * w)
@@ -43,7 +44,8 @@ class MobileNetV2Quality(nn.Module):
                 layers.append(blk)
                 cin = cout
         self.blocks = nn.Sequential(*layers)
-        head = _div8(1280 * max(1.0, w))
+        # MobileNetV2's 1280-channel head holds most of a narrow variant's parameters; ``head`` shrinks it
+        head = head or _div8(1280 * max(1.0, w))
         self.head = conv_bn_relu(cin, head, 1)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(head, 1)

@@ -1,4 +1,5 @@
-"""FiftyOne fixtures: an isolated database, model zoo and plugins folder per test session.
+"""FiftyOne fixtures: an isolated database, model zoo, plugins and user-models folder per test session
+(nothing under ~/.fiftyone or the user's fiqa models folder is touched).
 
 The environment must be set before fiftyone is first imported, hence at import time here.
 """
@@ -25,6 +26,8 @@ os.environ.update({
     "FIFTYONE_PLUGINS_DIR": str(_ROOT / "plugins"),
     "FIFTYONE_ALLOW_LEGACY_ORCHESTRATORS": "true",
     "FIFTYONE_SHOW_PROGRESS_BARS": "false",
+    # models trained by the plugin land here, never in the user's folder
+    "FIQA_MODELS_DIR": str(_ROOT / "models"),
 })
 atexit.register(shutil.rmtree, _ROOT, True)
 
@@ -70,3 +73,19 @@ def make_dataset(request):
     for ds in made:
         if not ds.deleted:
             ds.delete()
+
+
+#: LFW people with many photos: 8 each make a small identity-labelled set (pseudo-labels, training, EDC).
+PEOPLE = ("George_W_Bush", "Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder")
+
+
+@pytest.fixture(scope="session")
+def lfw_people(shared) -> list:
+    """``(path, identity)`` for the first 8 LFW photographs of each of 5 people (40 real faces)."""
+    root = shared / "data" / "lfw" / "images"
+    out = []
+    for name in PEOPLE:
+        files = sorted((root / name).glob("*.jpg"))[:8]
+        assert len(files) == 8, f"LFW images of {name} missing under {root}: restore shared/data/lfw"
+        out += [(str(f), name) for f in files]
+    return out

@@ -12,7 +12,9 @@ def test_plugin_is_discovered():
     names = [p.name for p in fop.list_plugins()]
     assert URI in names
     ops = {o.uri for o in foo.list_operators() if o.plugin_name == URI}
-    assert {f"{URI}/compute_face_quality", f"{URI}/select_by_face_quality", f"{URI}/export_quality_model"} <= ops
+    expected = {"compute_face_quality", "generate_pseudo_labels", "train_quality_model", "evaluate_edc",
+                "select_by_face_quality", "select_best_faces_per_group", "export_quality_model"}
+    assert {f"{URI}/{n}" for n in expected} == ops
 
 
 def test_compute_then_select(make_dataset, lfw20, bad_files):
@@ -33,6 +35,15 @@ def test_compute_then_select(make_dataset, lfw20, bad_files):
         "quality_field": "quality", "criterion": "best_k_per", "value": 1, "group_field": "identity",
         "view_name": "best_per_id"}})
     assert sorted(ds.load_saved_view("best_per_id").values("identity")) == ["id0", "id1"]
+
+    # "select best faces per group": the 2 best of each identity, tagged.
+    res = foo.execute_operator(f"{URI}/select_best_faces_per_group", ctx={"dataset": ds.name, "params": {
+        "quality_field": "quality", "group_field": "identity", "k": 2, "tag": "best2"}})
+    assert res.result == {"count": 4, "tag": "best2"}
+    q, ids = ds.values("quality"), ds.values("identity")
+    for g in ("id0", "id1"):  # golden: the two highest scored qualities of each identity
+        want = sorted((v for v, i in zip(q, ids) if i == g and v is not None), reverse=True)[:2]
+        assert sorted(ds.match_tags("best2").match({"identity": g}).values("quality"), reverse=True) == want
 
 
 def test_export_operator(tmp_path, make_dataset, lfw20):

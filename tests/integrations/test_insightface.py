@@ -156,7 +156,7 @@ def user_pack(tmp_path) -> Path:
         {"arch": "bright", "tag": "v1", "file": "bright.v1.onnx", "input_size": 112, "score_range": [0, 1]}))
     _mean_brightness_onnx(d / "attr96-fiqa.onnx", 96)  # no config: protected by its name alone
     for ext in ("onnx", "json"):
-        src = WEIGHTS_DIR / f"tinyfqnet.celeba-r1.{ext}"
+        src = WEIGHTS_DIR / f"tinyfqnet.celeba-r2.{ext}"
         assert src.exists(), f"{src} missing: the shipped tinyFQnet model is needed"
         (d / src.name).write_bytes(src.read_bytes())
     return d
@@ -175,8 +175,8 @@ def test_pack_quality_models_are_found_by_name_and_never_misrouted(user_pack, t1
     from fiqa_plugin.integrations.insightface import FaceAnalysis, quality_files_in_pack
 
     assert {Path(p).name for p in quality_files_in_pack(user_pack)} == {
-        "bright.v1.onnx", "attr96-fiqa.onnx", "tinyfqnet.celeba-r1.onnx"}
-    for spec, name in (("bright", "bright.v1"), ("tinyfqnet.celeba-r1", "tinyfqnet.celeba-r1")):
+        "bright.v1.onnx", "attr96-fiqa.onnx", "tinyfqnet.celeba-r2.onnx"}
+    for spec, name in (("bright", "bright.v1"), ("tinyfqnet.celeba-r2", "tinyfqnet.celeba-r2")):
         app = FaceAnalysis(name=str(user_pack), quality_model=spec, providers=["CPUExecutionProvider"])
         app.prepare(ctx_id=-1)
         assert sorted(app.models) == ["detection", "recognition"]

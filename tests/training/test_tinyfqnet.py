@@ -63,3 +63,13 @@ def test_mobilenetv2_variants():
     for size in (64, 112):
         assert small(torch.randn(2, 3, size, size)).shape == (2, 1)
     assert count_macs(small, 112) > 2.5 * count_macs(small, 64)
+
+
+def test_mobilenetv2_smaller_head():
+    from fiqa_plugin.training.mobilenetv2 import MobileNetV2Quality
+
+    full, slim = MobileNetV2Quality(t=1, w=0.25), MobileNetV2Quality(t=1, w=0.25, head=256)
+    # only the last 1×1 conv (80 -> head, BN γ/β) and the fc (head -> 1, bias) change: by hand
+    per_channel = 80 + 2 + 1
+    assert count_parameters(full) - count_parameters(slim) == (1280 - 256) * per_channel
+    assert slim.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 1)

@@ -39,11 +39,15 @@ def test_label_train_export(fiqa, small_folder, tmp_path):
 
     run = tmp_path / "run"
     assert fiqa(["train", str(small_folder), "--out", str(run), "--epochs", "2", "--batch-size", "16",
-                 "--min-images", "2", "--degrade-copies", "1", "--val-fraction", "0.25", "--lr", "0.05"]) == 0
-    assert len(json.loads((run / "history.json").read_text())["history"]) == 2
+                 "--min-images", "2", "--degrade-copies", "1", "--val-fraction", "0.25", "--lr", "0.05",
+                 "--degrade-profile", "v2", "--labels", "center-loo", "--rank-weight", "0.5"]) == 0
+    hist = json.loads((run / "history.json").read_text())
+    assert len(hist["history"]) == 2 and hist["config"]["rank_weight"] == 0.5
+    assert json.loads((run / "run.json").read_text())["data"]["data_arg"] == str(small_folder)
     weights = tmp_path / "weights"
     assert fiqa(["export", str(run), "--tag", "t1", "--out-dir", str(weights), "--no-default"]) == 0
     cfg = json.loads((weights / "tinyfqnet.t1.json").read_text())
     assert cfg["arch"] == "tinyfqnet" and cfg["input_size"] == 64 and cfg["default"] is False
     card = (weights / "tinyfqnet.t1.md").read_text()
     assert "fiqa train" in card and "SRCC" in card
+    assert "profile v2" in card and "leave-one-out" in card and "ranking loss" in card

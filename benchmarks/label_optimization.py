@@ -1,0 +1,245 @@
+"""SDD regressor and label optimisation on LFW: baseline vs optimised scores vs a head trained on
+optimised labels, judged by the labelling recognizer (buffalo_sc) and an independent one
+(mobilefacenet-128d).
+
+    python benchmarks/label_optimization.py [--methods tinyfqnet blur pose lightqnet sdd-regressor]
+        [--sdd-run runs/sdd] [--docs]
+
+For each base method ``B``:
+
+* **baseline**: ``B``'s LFW scores (``benchmarks/common.py`` caches);
+* **optimised θ (LFW, transductive)**: ``B``'s LFW scores refined by ``optimize_scores`` with the
+  buffalo_sc embeddings and the LFW identities of the 7,701 benchmark images. This uses the test
+  identities, so it is an upper reference, not a deployable method;
+* **head (CelebA-optimised θ)**: ``B`` scores the clean CelebA training faces, ``optimize_scores``
+  refines them with the CelebA identities (buffalo_sc embeddings), and a Babnik transfer head
+  (``fiqa_plugin/training/embedding_head.py``) learns the refined labels from the raw buffalo_sc
+  embeddings; it then scores LFW from the embeddings alone (no LFW identities);
+* **head (CelebA, B's own labels)**: the same head trained on ``B``'s unrefined CelebA scores, so
+  the effect of the optimisation is separated from that of the head.
+
+``sdd-regressor`` scores come from the run folder ``--sdd-run`` (its ``best.pt``, else ``last.pt``) applied to the
+cached recognizer features at the cut (no ONNX needed); LFW features at the cut are cached under
+``$FIQA_CACHE/lfw/``. Metric: pAUC of the EDC at FMR=1e-3 over discard [0, 0.2] (lower is better).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as C  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "sdd_and_optimization.md"
+log = logging.getLogger("fiqa.benchmarks.labelopt")
+
+
+def lfw_cut_features(fc: C.FaceCache, show: bool = True):
+    """buffalo_sc features at the SDD regressor's cut for every ok LFW face, cached (float16)."""
+    import onnx
+
+    from fiqa_plugin.plugins import RECOGNIZERS
+    from fiqa_plugin.training.sdd_regressor import find_split, prefix_features
+
+    path = RECOGNIZERS.create(C.QUALITY_RECOGNIZER, threads=1).model_path
+    split = find_split(onnx.load(path))
+    key = C._digest("cut-v1", C.file_key(path), split.cut, fc.key)
+    store = C._Store(C.cache_root() / f"cut_{C._safe(C.QUALITY_RECOGNIZER)}_{C._safe(split.cut)}.npz", key)
+    todo = [r for r in store.missing(fc.rel)]
+    if todo:
+        pos = {r: i for i, r in enumerate(fc.rel)}
+        rows = np.array([pos[r] for r in todo])
+        feats = None
+        ok = np.flatnonzero(fc.ok[rows])
+        bar = C.progress(None, len(ok), "LFW cut features", show) if show else None
+        f, _ = prefix_features(path, split, fc.crops[rows[ok]], threads=1,
+                               progress=(lambda d, t: bar.update(d - bar.n)) if bar is not None else None)
+        feats = np.zeros((len(todo),) + f.shape[1:], np.float16)
+        feats[ok] = f
+        store.add(todo, {"features": feats})
+        store.save()
+    return store.take(fc.rel)["features"], split, path
+
+
+def sdd_scores(run: Path, features: np.ndarray, split, rec_path: str, ckpt_name: str = "") -> np.ndarray:
+    """The SDD regressor of a ``fiqa train --arch sdd-regressor`` run folder on cut features
+    (checkpoint ``ckpt_name``, default ``best.pt`` — the best held-out CelebA epoch — else ``last.pt``)."""
+    import torch
+
+    from fiqa_plugin.training.sdd_regressor import SDDRegressor, predict
+
+    ckpt = run / (ckpt_name or ("best.pt" if (run / "best.pt").exists() else "last.pt"))
+    state = torch.load(ckpt, weights_only=False)
+    model = SDDRegressor(rec_path, split, features.shape[1:])
+    model.load_state_dict(state["model"])
+    return predict(model, features).astype(np.float64)
+
+
+def lfw_identities(lfw: C.LFWSet) -> np.ndarray:
+    return np.array([r.split(os.sep)[0] for r in lfw.rel])
+
+
+def celeba_base_scores(names, fs_clean_crops, faces_paths, feature_set, sdd_run, split, rec_path, show=True,
+                       sdd_ckpt: str = "") -> Dict[str, np.ndarray]:
+    """Scores of the base methods on the clean CelebA training faces (cached per method)."""
+    from fiqa_plugin.faces.pipeline import Face, FacePipeline
+    from fiqa_plugin.plugins import QUALITY_METHODS
+    from fiqa_plugin.quality.base import CropQualityMethod
+
+    out = {}
+    cache = C.cache_root().parent / "celeba"
+    cache.mkdir(parents=True, exist_ok=True)
+    key = C._digest("celeba-q-v1", str(len(faces_paths)), faces_paths[0], faces_paths[-1])
+    n = len(faces_paths)
+    for name in names:
+        if name == "sdd-regressor":
+            out[name] = sdd_scores(sdd_run, feature_set.features[:n], split, rec_path, sdd_ckpt)
+            continue
+        m = QUALITY_METHODS.create(name)
+        p = cache / f"q_{C._safe(name)}.npz"
+        k = C.method_key(m, name, key)
+        if p.exists():
+            with np.load(p) as z:
+                if str(z["key"]) == k:
+                    out[name] = z["q"]
+                    continue
+        if isinstance(m, CropQualityMethod):
+            q = np.concatenate([m.score_crops(fs_clean_crops[s : s + 256]) for s in range(0, n, 256)])
+        else:  # pose needs the detector's landmarks: detect again (the faces cache keeps only crops)
+            pipe = FacePipeline.from_pack("buffalo_sc", mode="largest")
+            q = np.full(n, np.nan)
+            for i, path in enumerate(C.progress(faces_paths, n, f"CelebA {name}", show)):
+                r = pipe.process(path)
+                if r.ok:
+                    q[i] = float(m.score_faces([r.faces[0]])[0])
+        np.savez(p, key=np.array(k), q=np.asarray(q, np.float64))
+        out[name] = np.asarray(q, np.float64)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--methods", nargs="+", default=["tinyfqnet", "blur", "pose", "lightqnet", "sdd-regressor"])
+    ap.add_argument("--sdd-run", default="runs/sdd", help="run folder of `fiqa train --arch sdd-regressor`")
+    ap.add_argument("--sdd-ckpt", default="", help="checkpoint in --sdd-run (default best.pt, else last.pt)")
+    ap.add_argument("--thetas", type=float, nargs="+", default=[0.001, 0.5],
+                    help="θ values of the optimisation (0.001: the paper's; larger: stronger refinement)")
+    ap.add_argument("--head-epochs", type=int, default=60)
+    ap.add_argument("--docs", action="store_true", help=f"write the tables into {DOC.relative_to(REPO)}")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    C.set_threads(1)
+    import torch
+
+    torch.set_num_threads(1)
+    from fiqa_plugin.labelers import optimize_scores
+    from fiqa_plugin.paths import shared_path
+    from fiqa_plugin.training.data import embed_folder
+    from fiqa_plugin.training.embedding_head import HeadTrainConfig, normalise_labels, predict_head, train_head
+    from fiqa_plugin.training.sdd_regressor import build_feature_set
+
+    show = not args.no_progress
+    t0 = time.time()
+    lfw = C.load_lfw()
+    fc = C.build_faces(lfw, show=show)
+    base = [m for m in args.methods if m != "sdd-regressor"]
+    lfw_q, _ = C.score_methods(fc, lfw, base, show)
+    normed, norms = C.build_embeddings(fc, C.QUALITY_RECOGNIZER, show)
+    raw_lfw = normed * norms[:, None]
+    sdd_run = Path(args.sdd_run)
+    feats, split, rec_path = None, None, None
+    if "sdd-regressor" in args.methods:
+        feats, split, rec_path = lfw_cut_features(fc, show)
+        q = sdd_scores(sdd_run, feats, split, rec_path, args.sdd_ckpt)
+        q[~fc.ok] = -np.inf
+        lfw_q["sdd-regressor"] = q
+    sims = {r: C.similarities(fc, lfw, r, show) for r in C.RECOGNIZERS}
+
+    # CelebA: clean faces, their raw buffalo_sc embeddings (the feature set's first block) and base scores
+    root = shared_path("data", "celeba")
+    faces = embed_folder(root, "buffalo_sc", C.QUALITY_RECOGNIZER, 1)
+    fs, split_c = build_feature_set(root, C.QUALITY_RECOGNIZER, degrade_copies=2, profile="v2", seed=0, threads=1)
+    n = len(faces.crops)
+    raw_c, ids_c = fs.embeddings[:n], faces.identities
+    celeba_q = celeba_base_scores(args.methods, faces.crops, faces.paths, fs, sdd_run, split_c,
+                                  rec_path or C.RECOGNIZERS[0], show, args.sdd_ckpt)
+
+    ids_lfw = lfw_identities(lfw)
+    ok = fc.ok
+    rows = {}
+    for name in args.methods:
+        q = lfw_q[name]
+        variants = {"baseline": q}
+        qc = celeba_q[name]
+        good = np.isfinite(qc)
+        labels = {"head (CelebA, own labels)": qc}
+        for th in args.thetas:
+            qo = q.copy()
+            qo[ok] = optimize_scores(q[ok], normed[ok], ids_lfw[ok], theta=th)
+            variants[f"optimised θ={th:g} (LFW, transductive)"] = qo
+            lab_opt = np.full(n, np.nan)
+            lab_opt[good] = optimize_scores(qc[good], faces.embeddings[good], ids_c[good], theta=th)
+            labels[f"head (CelebA-optimised θ={th:g})"] = lab_opt
+        for label, lab in labels.items():
+            head, hist = train_head(raw_c, normalise_labels(lab), ids_c, HeadTrainConfig(epochs=args.head_epochs))
+            h = predict_head(head, raw_lfw).astype(np.float64)
+            h[~ok] = -np.inf
+            variants[label] = h
+            log.info("%s %s: val SRCC %.3f", name, label, hist[-1].get("val_srcc", float("nan")))
+        rows[name] = {}
+        for v, qq in variants.items():
+            for r in C.RECOGNIZERS:
+                m, _ = C.evaluate(sims[r], lfw.genuine, _pair_q(qq, lfw))
+                rows[name][(v, r)] = m["pauc3_20"]
+    ref = {}
+    for r in C.RECOGNIZERS:
+        for extra in ("embedding-norm",):
+            q2, _ = C.score_methods(fc, lfw, [extra], show)
+            m, _ = C.evaluate(sims[r], lfw.genuine, _pair_q(q2[extra], lfw))
+            ref[(extra, r)] = m["pauc3_20"]
+    table = _table(rows, ref)
+    cmd = "python benchmarks/label_optimization.py " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--docs")
+    print(table)
+    print(f"\n({time.time() - t0:.0f} s)")
+    if args.docs:
+        C.update_doc_section(DOC, "label-optimization", f"Command: `{cmd}`\n\n{table}\n", header=_DOC_HEADER)
+        print(f"wrote {DOC}")
+
+
+def _pair_q(q: np.ndarray, lfw: C.LFWSet) -> np.ndarray:
+    from fiqa_plugin.evaluation import pair_quality
+
+    return pair_quality(q[lfw.pairs[:, 0]], q[lfw.pairs[:, 1]])
+
+
+def _table(rows, ref) -> str:
+    variants = list(next(iter(rows.values())).keys())
+    variants = list(dict.fromkeys(v for v, _ in variants))
+    lines = []
+    for r in C.RECOGNIZERS:
+        lines.append(f"\n**{r}** (pAUC, EDC at FMR=1e-3, discard [0, 0.2]; lower is better; "
+                     f"embedding-norm: {ref[('embedding-norm', r)]:.4f})\n")
+        lines.append("| base method | " + " | ".join(variants) + " |")
+        lines.append("|---|" + "---:|" * len(variants))
+        for name, vals in rows.items():
+            lines.append(f"| {name} | " + " | ".join(f"{vals[(v, r)]:.4f}" for v in variants) + " |")
+    return "\n".join(lines)
+
+
+_DOC_HEADER = """# SDD-FIQA regressor and label optimisation
+
+Generated sections below are rewritten by the commands written in them.
+"""
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""``fiqa train --arch sdd-regressor | embedding-head``: the two recognizer-based regressors.
+
+* ``sdd-regressor`` (SDD-FIQA, :mod:`.sdd_regressor`): the recognizer's late stage fine-tuned with
+  Dropout(0.5) + FC on SDD labels (Eq. 7–10, ``[0, 100]``), Huber (ζ = 1), Adam lr 1e-3, wd 5e-4.
+* ``embedding-head`` (Babnik et al. transfer learning, :mod:`.embedding_head`): an MLP on the frozen
+  raw embeddings, L1 on labels normalised to ``[0, 1]``; labels from ``--label-csv`` (e.g. written
+  by ``fiqa label --method optimize``), else SDD labels.
+
+Both run on :func:`.sdd_regressor.build_feature_set` (clean + degraded faces, one recognizer
+pass each, cached) and export ``<arch>.<tag>.onnx`` + ``.json`` (composed with the recognizer at
+load time) into the run folder; copy them to ``fiqa_plugin/weights/`` to ship.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ARCHS = ("sdd-regressor", "embedding-head")
+#: Paper defaults used when the shared ``fiqa train`` options are left at their tinyFQnet defaults.
+DEFAULTS = {"sdd-regressor": dict(epochs=6, batch_size=64, lr=1e-3, weight_decay=5e-4),
+            "embedding-head": dict(epochs=60, batch_size=256, lr=1e-3, weight_decay=1e-4)}
+
+
+#: ``fiqa train``'s own defaults of the shared options, read when :func:`add_arguments` runs.
+_SHARED_DEFAULTS: Dict[str, object] = {}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options only these two archs read (the rest of ``fiqa train``'s options are shared).
+
+    ``--epochs/--batch-size/--lr/--weight-decay`` left at their tinyFQnet defaults mean this arch's
+    paper defaults (:data:`DEFAULTS`)."""
+    _SHARED_DEFAULTS.update({k: p.get_default(k) for k in ("epochs", "batch_size", "lr", "weight_decay")})
+    g = p.add_argument_group("sdd-regressor / embedding-head")
+    g.add_argument("--label-csv", help="embedding-head: labels CSV (path,identity,quality) from `fiqa label`; "
+                                       "default: SDD labels of the training faces")
+    g.add_argument("--sdd-mode", choices=["exact", "sampled"],
+                   help="SDD labels: all pairs (exact, the default) or Eq. 8 sampling (m=24, K=12)")
+    g.add_argument("--cut", help="sdd-regressor: recognizer tensor where the frozen prefix ends "
+                                 "(default: the input of its last resolution stage)")
+    g.add_argument("--tag", help="model tag of the exported <arch>.<tag>.onnx/.json (default: run)")
+
+
+def _opt(args: argparse.Namespace, name: str):
+    """The user's value of a shared option, or this arch's default when it was left at tinyFQnet's."""
+    v = getattr(args, name)
+    return DEFAULTS[args.arch][name] if v == _SHARED_DEFAULTS.get(name) else v
+
+
+def read_label_csv(path: os.PathLike | str, paths: np.ndarray) -> np.ndarray:
+    """Labels from a ``path,identity,quality`` CSV, aligned to ``paths`` (NaN where absent or empty)."""
+    got: Dict[str, float] = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            q = row.get("quality", "")
+            got[os.path.abspath(row["path"])] = float(q) if q not in ("", None) else np.nan
+    out = np.array([got.get(os.path.abspath(p), np.nan) for p in paths], np.float64)
+    if not np.isfinite(out).any():
+        raise ValueError(f"{path}: no label matches the training images (paths must be the image paths)")
+    return out
+
+
+def export_regressor(model, out_dir: os.PathLike | str, arch: str, tag: str, recognizer: str, recognizer_file: str,
+                     head_input: str, recognizer_tensor: str, example, summary: str, score_range,
+                     extra: Optional[dict] = None, default: bool = False) -> Dict[str, Path]:
+    """``<arch>.<tag>.onnx`` (the head alone) + ``.json`` composing it with ``recognizer``."""
+    from ..quality.onnx_model import QualityModelConfig
+    from .sdd_regressor import export_onnx
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{arch}.{tag}"
+    onnx_path = export_onnx(model, example, out_dir / f"{stem}.onnx", input_name=head_input)
+    cfg = QualityModelConfig(
+        arch=arch, tag=tag, file=onnx_path.name, input_size=112, layout="NCHW", channels="RGB", mean=127.5, std=127.5,
+        score_range=list(score_range), higher_is_better=True, default=default, summary=summary, batch_size=64,
+        compose={"recognizer": recognizer, "recognizer_file": recognizer_file, "inputs": {head_input: recognizer_tensor}},
+        extra=dict(extra or {}))
+    cfg.save(out_dir / f"{stem}.json")
+    log.info("exported %s (%d bytes)", onnx_path, onnx_path.stat().st_size)
+    return {"onnx": onnx_path, "json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md"}
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    """Train one of :data:`ARCHS` as ``fiqa train`` asked; returns the exit code."""
+    import torch
+
+    from ..cli.progress import progress_bar
+    from ..labelers.sdd import sdd_labels
+    from .data import identity_images
+    from .embedding_head import HeadTrainConfig, normalise_labels, train_head
+    from .sdd_regressor import SDDTrainConfig, build_feature_set, train_sdd_regressor
+
+    torch.set_num_threads(args.threads)
+    sdd_mode, tag = args.sdd_mode or "exact", args.tag or "run"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with progress_bar(len(identity_images(args.data)), "faces and recognizer features (cached)") as cb:
+        fs, split = build_feature_set(args.data, args.recognizer, args.degrade_copies, args.degrade_profile, args.seed,
+                                      args.cut, args.threads, args.pack, progress=cb)
+    from ..plugins import RECOGNIZERS
+
+    rec_path = RECOGNIZERS.create(args.recognizer, threads=1).model_path
+    if args.arch == "embedding-head" and args.label_csv:
+        clean = read_label_csv(args.label_csv, fs.paths)
+        labels = clean[fs.source]
+        labels[fs.degradation != ""] = np.nan  # the CSV labels the listed images, not our degraded copies of them
+        label_desc = f"labels from {args.label_csv}"
+    else:
+        labels = sdd_labels(fs.normed, fs.identities, mode=sdd_mode, wd_backend="numpy")
+        label_desc = f"SDD labels ({sdd_mode}, {args.recognizer}) of clean + {args.degrade_copies} degraded copies"
+    run_info = {"command": command, "arch": args.arch, "labels": label_desc, "samples": int(np.isfinite(labels).sum()),
+                "split": split.__dict__}
+    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
+    epochs, bs = _opt(args, "epochs"), _opt(args, "batch_size")
+    lr, wd = _opt(args, "lr"), _opt(args, "weight_decay")
+    if args.arch == "sdd-regressor":
+        cfg = SDDTrainConfig(epochs=epochs, batch_size=bs, lr=lr, weight_decay=wd, val_fraction=args.val_fraction,
+                             seed=args.seed, threads=args.threads, cut=split.cut)
+        model, hist = train_sdd_regressor(fs.features, labels, fs.identities, rec_path, split, cfg, out,
+                                          resume=not args.no_resume, progress=True)
+        example = torch.zeros(2, *fs.features.shape[1:])
+        paths = export_regressor(model, out, args.arch, tag, args.recognizer, Path(rec_path).name, "features",
+                                 split.cut, example, f"SDD-FIQA regressor on {args.recognizer} (late stage fine-tuned)",
+                                 (0.0, 100.0), {"labels": label_desc, "recognizer": args.recognizer})
+    else:
+        cfg = HeadTrainConfig(epochs=epochs, batch_size=bs, lr=lr, weight_decay=wd, val_fraction=args.val_fraction,
+                              seed=args.seed, threads=args.threads)
+        model, hist = train_head(fs.embeddings, normalise_labels(labels), fs.identities, cfg, out)
+        paths = export_regressor(model, out, args.arch, tag, args.recognizer, Path(rec_path).name, "embedding",
+                                 split.embedding, torch.zeros(2, fs.embeddings.shape[1]),
+                                 f"embedding head on {args.recognizer} (Babnik et al. transfer learning)",
+                                 (0.0, 1.0), {"labels": label_desc, "recognizer": args.recognizer})
+    info = json.loads((out / "run.json").read_text())
+    info["hyper_parameters"] = {"epochs": epochs, "batch_size": bs, "lr": lr, "weight_decay": wd}
+    (out / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    best = max(hist, key=lambda h: h.get("val_srcc", float("-inf"))) if hist else {}
+    which = f"epoch {best.get('epoch')}, the best held-out" if args.arch == "sdd-regressor" else "held-out"
+    print(f"trained {args.arch} for {len(hist)} epochs -> {paths['onnx']} + {paths['json'].name} "
+          f"({which} SRCC {best.get('val_srcc', float('nan')):.4f})")
+    return 0
