@@ -109,7 +109,7 @@ class FaceAnalysis(_InsightFaceAnalysis):
     ``quality_model`` is the name of a quality model stored in the pack folder
     (``<arch>.<tag>`` or ``<arch>``), else of any registered quality method
     (``fiqa methods``), or a :class:`QualityMethod` instance; left out, the pack's own
-    quality model if it has one, else :data:`fiqa_plugin.scoring.DEFAULT_METHOD`. ``root`` defaults to
+    quality model if it has one (the first by file name), else :data:`fiqa_plugin.scoring.DEFAULT_METHOD`. ``root`` defaults to
     :func:`fiqa_plugin.paths.insightface_root`. Other arguments go to InsightFace.
     Not thread-safe (neither is InsightFace's).
     """

@@ -296,6 +296,13 @@ def _sampled_raw(emb, inv, n_ids, m, k, pool, variant, backend, rng, chunk_size,
     return raw
 
 
+def _check_options(mode: str, variant: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+
+
 def sdd_labels(
     embeddings: np.ndarray,
     identities: np.ndarray,
@@ -321,10 +328,7 @@ def sdd_labels(
     sampled mode) or ``"pot"`` (default in exact mode). NaN for identities with a single image
     (except ``neg_only``).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    _check_options(mode, variant)
     backend = wd_backend or ("numpy" if mode == "sampled" else "pot")
     if backend not in BACKENDS:
         raise ValueError(f"wd_backend must be one of {BACKENDS}, got {backend!r}")
@@ -368,10 +372,7 @@ class SDDLabeler(Labeler):
         wd_backend: Optional[str] = None,
         chunk_size: int = 1024,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        _check_options(mode, variant)
         self.opts = dict(mode=mode, m=m, k=k, variant=variant, normalize=normalize, impostor_pool=impostor_pool,
                          seed=seed, wd_backend=wd_backend, chunk_size=chunk_size)
 

@@ -127,6 +127,35 @@ def _recognizer(name: str, threads: int):
     return RECOGNIZERS.create(name, threads=threads)
 
 
+def embed_list(items: Sequence[Tuple[str, str]], pack: str, recognizer: str, threads: int,
+               progress: Optional[Callable[[int, int], None]] = None, where: str = "the list") -> FaceSet:
+    """Largest face of each ``(path, identity)`` item detected, aligned and embedded (not cached);
+    images without a face are listed in ``failed``."""
+    from ..faces.pipeline import FacePipeline
+
+    pipe = FacePipeline.from_pack(pack, mode="largest")
+    rec = _recognizer(recognizer, threads)
+    names = sorted({y for _, y in items})
+    index = {y: i for i, y in enumerate(names)}
+    crops, ids, paths, failed = [], [], [], []
+    for i, (p, y) in enumerate(items):
+        res = pipe.process(p)
+        if res.ok:
+            crops.append(res.faces[0].aligned)
+            ids.append(index[y])
+            paths.append(p)
+        else:
+            failed.append(p)
+        if progress:
+            progress(i + 1, len(items))
+    if not crops:
+        raise ValueError(f"no face found in any image of {where}")
+    c = np.stack(crops)
+    emb = np.concatenate([rec.embed(c[s : s + 256]).normed for s in range(0, len(c), 256)])
+    return FaceSet(c, emb.astype(np.float32), np.asarray(ids, np.int32), np.asarray(names), np.asarray(paths),
+                   np.asarray(failed, dtype=str))
+
+
 def embed_folder(
     root: os.PathLike | str,
     pack: str = "buffalo_sc",
@@ -138,8 +167,6 @@ def embed_folder(
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> FaceSet:
     """Detect (largest face), align and embed every image of an identity folder; cached."""
-    from ..faces.pipeline import FacePipeline
-
     items = identity_images(root)
     if identities is not None:
         keep = set(identities)
@@ -157,28 +184,8 @@ def embed_folder(
     if cache and path.exists():
         log.info("loading cached faces from %s", path)
         return FaceSet.load(path)
-    pipe = FacePipeline.from_pack(pack, mode="largest")
-    rec = _recognizer(recognizer, threads)
-    names = sorted({y for _, y in items})
-    index = {y: i for i, y in enumerate(names)}
-    crops, ids, paths, failed = [], [], [], []
-    for i, (p, y) in enumerate(items):
-        res = pipe.process(p)
-        if res.ok:
-            crops.append(res.faces[0].aligned)
-            ids.append(index[y])
-            paths.append(p)
-        else:
-            failed.append(p)
-        if progress:
-            progress(i + 1, len(items))
-    if not crops:
-        raise ValueError(f"no face found in any image under {root}")
-    crops_a = np.stack(crops)
-    emb = np.concatenate([rec.embed(crops_a[i : i + 256]).normed for i in range(0, len(crops_a), 256)])
-    fs = FaceSet(crops_a, emb.astype(np.float32), np.asarray(ids, np.int32), np.asarray(names), np.asarray(paths),
-                 np.asarray(failed, dtype=str))
-    log.info("%d faces embedded, %d images without a face", len(crops_a), len(failed))
+    fs = embed_list(items, pack, recognizer, threads, progress, where=str(root))
+    log.info("%d faces embedded, %d images without a face", len(fs.crops), len(fs.failed))
     if cache:
         fs.save(path)
         log.info("cached faces in %s", path)

@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .data import FaceSet, embed_folder, identity_images
+from .data import FaceSet, embed_folder, embed_list, identity_images
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +42,7 @@ def embed_items(data: os.PathLike | str, pack: str, recognizer: str, threads: in
     """Detected, aligned and embedded faces (largest per image) of a folder (cached) or a list."""
     if not Path(data).is_file():
         return embed_folder(data, pack, recognizer, threads, cache=cache, progress=progress)
-    from ..faces.pipeline import FacePipeline
-    from ..plugins import RECOGNIZERS
-
-    items = read_list(data)
-    pipe = FacePipeline.from_pack(pack, mode="largest")
-    rec = RECOGNIZERS.create(recognizer, threads=threads)
-    names = sorted({y for _, y in items})
-    index = {y: i for i, y in enumerate(names)}
-    crops, ids, paths, failed = [], [], [], []
-    for i, (p, y) in enumerate(items):
-        res = pipe.process(p)
-        if res.ok:
-            crops.append(res.faces[0].aligned)
-            ids.append(index[y])
-            paths.append(p)
-        else:
-            failed.append(p)
-        if progress:
-            progress(i + 1, len(items))
-    if not crops:
-        raise ValueError(f"no face found in any image of {data}")
-    c = np.stack(crops)
-    emb = np.concatenate([rec.embed(c[s : s + 256]).normed for s in range(0, len(c), 256)])
-    return FaceSet(c, emb.astype(np.float32), np.asarray(ids, np.int32), np.asarray(names), np.asarray(paths),
-                   np.asarray(failed, dtype=str))
+    return embed_list(read_list(data), pack, recognizer, threads, progress, where=str(data))
 
 
 def scores_from_csv(path: os.PathLike | str, paths: Sequence[str]) -> np.ndarray:

@@ -115,6 +115,14 @@ def test_lfw_photo_one_face(lfw_images):
     assert len(faces) >= 1 and 0.0 <= faces[0].quality <= 1.0
 
 
+def test_default_quality_model_is_the_scoring_default():
+    from fiqa_plugin.plugins import QUALITY_METHODS
+    from fiqa_plugin.scoring import DEFAULT_METHOD
+
+    app = _app()
+    assert app.quality_method.name == QUALITY_METHODS.create(DEFAULT_METHOD).name
+
+
 def test_unknown_quality_model_names_the_choices():
     with pytest.raises(KeyError, match="tinyfqnet"):
         _app(quality_model="tinyfqnt")
@@ -186,3 +194,11 @@ def test_pack_quality_models_are_found_by_name_and_never_misrouted(user_pack, t1
         assert len(faces) == 6
         assert all(np.array_equal(f.embedding, r.embedding) for f, r in zip(faces, plain_faces))
         assert all(f.quality_method == name and 0.0 <= f.quality <= 1.0 for f in faces)
+
+
+def test_pack_quality_model_is_the_default_for_its_pack(user_pack):
+    from fiqa_plugin.integrations.insightface import FaceAnalysis
+
+    app = FaceAnalysis(name=str(user_pack), providers=["CPUExecutionProvider"])
+    assert app.quality_method.name == "bright.v1"  # the first config by file name
+    assert Path(app.models["recognition"].model_file).name == "w600k_mbf.onnx"

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 
-
 @pytest.fixture(scope="session")
 def small_trainset(shared):
     import os
@@ -16,3 +15,15 @@ def small_trainset(shared):
     names = sorted(os.listdir(root))[:4]
     return build_training_set(root, size=64, degrade_copies=1, seed=0, identities=names,
                               limit_per_identity=8, cache=False)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """torch limited to one thread for a module: the machine's cores are shared, and more torch
+    threads than free cores makes every op crawl."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

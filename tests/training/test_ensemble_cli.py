@@ -11,13 +11,7 @@ import torch
 from fiqa_plugin.cli.main import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The machine's cores are shared; more torch threads than free cores makes every op crawl.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_train_on_csv_targets_then_export(small_trainset, tmp_path):

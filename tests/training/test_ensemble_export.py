@@ -12,13 +12,7 @@ from fiqa_plugin.training.ensemble.model import MEMBERS, EnsembleQuality, build_
 from fiqa_plugin.training.ensemble.train import EnsembleConfig, to_input, train_member
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The machine's cores are shared; more torch threads than free cores makes every op crawl.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
