@@ -56,7 +56,7 @@ def register(sub) -> None:
     e = ss.add_parser("export", help="export a trained run as ensemble.<tag>.onnx + .json + .md")
     e.add_argument("run", help="run folder written by `fiqa ensemble train`")
     e.add_argument("--tag", required=True, help="model tag; the quality method is named ensemble.<tag>")
-    e.add_argument("--out-dir", default=None, help="where to write (default: the package's weights folder)")
+    e.add_argument("--out-dir", default=None, help="where to write (default: the user models folder, registered at once; fiqa_plugin/weights to ship a model with the package)")
     e.add_argument("--views", nargs="+", choices=ALL_VIEWS, default=None, help="TTA views in the graph (default: the run's)")
     e.add_argument("--no-default", action="store_true", help="do not also register it as plain `ensemble`")
     e.add_argument("--summary", default="", help="one line shown by `fiqa methods`")
@@ -131,7 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..paths import WEIGHTS_DIR
+    from ..paths import user_models_dir
     from ..quality.onnx_model import OnnxQualityModel
     from ..training.ensemble.card import write_ensemble_card
     from ..training.ensemble.data import split
@@ -144,7 +144,7 @@ def run_export(args: argparse.Namespace) -> int:
     views = args.views or cfg.views
     model = ensemble_model(members, views)
     ship = shippable(model)
-    out_dir = Path(args.out_dir) if args.out_dir else WEIGHTS_DIR
+    out_dir = Path(args.out_dir) if args.out_dir else user_models_dir(create=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"ensemble.{args.tag}"
     onnx_path = export_ensemble_onnx(ship, out_dir / f"{stem}.onnx", cfg.input_size)

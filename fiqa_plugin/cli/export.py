@@ -1,5 +1,6 @@
 """``fiqa export RUN --tag TAG``: a trained run → ``<arch>.<tag>.onnx`` + ``.json`` config + ``.md`` model
-card (in ``fiqa_plugin/weights`` by default, where it is registered as a quality method)."""
+card, in the user models folder by default (:func:`fiqa_plugin.paths.user_models_dir`), where it is
+registered as a quality method; ``--out-dir fiqa_plugin/weights`` ships it with the package."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,7 @@ def register(sub) -> None:
     p = sub.add_parser("export", help="export a `fiqa train` run as ONNX + config + model card")
     p.add_argument("run", help="run folder written by `fiqa train`")
     p.add_argument("--tag", required=True, help="model tag, e.g. celeba-r1 (the method is named <arch>.<tag>)")
-    p.add_argument("--out-dir", default=None, help="where to write (default: the package's weights folder)")
+    p.add_argument("--out-dir", default=None, help="where to write (default: the user models folder, registered at once; fiqa_plugin/weights to ship a model with the package)")
     p.add_argument("--no-default", action="store_true", help="do not mark it the default model of its arch")
     p.add_argument("--name", default=None,
                    help="architecture part of the method name (default: the training arch), e.g. mbv2_t1_w025_h256 "
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from ..paths import WEIGHTS_DIR
+    from ..paths import user_models_dir
     from ..training.data import build_training_set, split_by_identity
     from ..training.export import export_model, onnx_parity, write_card
     from ..training.train import TrainConfig, build_model, correlations
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(cfg.arch, **cfg.arch_kwargs)
     model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))
     model.eval()
-    out_dir = Path(args.out_dir) if args.out_dir else WEIGHTS_DIR
+    out_dir = Path(args.out_dir) if args.out_dir else user_models_dir(create=True)
     d = meta["data"]
     name = args.name or cfg.arch
     if not name.replace("_", "").replace("-", "").isalnum():

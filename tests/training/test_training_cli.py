@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,10 @@ def test_label_train_export(fiqa, small_folder, tmp_path):
     card = (weights / "tinyfqnet.t1.md").read_text()
     assert "fiqa train" in card and "SRCC" in card
     assert "profile v2" in card and "leave-one-out" in card and "ranking loss" in card
+
+    # without --out-dir: the user models folder (a temp dir in tests, see tests/conftest.py), never the package
+    assert fiqa(["export", str(run), "--tag", "t2", "--no-default"]) == 0
+    assert (Path(os.environ["FIQA_MODELS_DIR"]) / "tinyfqnet.t2.onnx").is_file()
+    from fiqa_plugin.paths import WEIGHTS_DIR
+
+    assert not (WEIGHTS_DIR / "tinyfqnet.t2.onnx").exists()
