@@ -77,7 +77,7 @@ def memory_child(model: str, threads: int, batch: int, total: int, crops_path: s
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="tinyfqnet", help="quality method name (the shipped default tinyFQnet)")
+    ap.add_argument("--model", default="tinyfqnet", help="quality method name (default: the shipped tinyFQnet)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--faces", type=int, default=20480, help="faces timed for the quality model")
@@ -113,7 +113,7 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| {q.name} | {q_fps:,.0f} | {runs(q_runs)} | {a.faces} |")
     print(f"| buffalo_sc recognizer (w600k_mbf) | {r_fps:,.0f} | {runs(r_runs)} | {a.rec_faces} |")
-    print(f"\nratio tinyFQnet / recognizer: {q_fps / r_fps:.1f}x")
+    print(f"\nratio {q.name} / recognizer: {q_fps / r_fps:.1f}x")
     print(f"peak RSS scoring {mem['faces']} faces streamed (fresh process, {q.name} only): "
           f"{mem['peak_rss_mb']:.0f} MB (of which {mem['before_scoring_mb']:.0f} MB before scoring began)")
 
