@@ -131,6 +131,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ..paths import user_models_dir
     from ..quality.onnx_model import OnnxQualityModel
     from ..training.ensemble.card import write_ensemble_card
@@ -152,12 +154,13 @@ def run_export(args: argparse.Namespace) -> int:
     summary = args.summary or (f"MobileNetV3-Small + ShuffleNetV2 ensemble (Hamidi et al.), {len(views)}-view TTA, "
                                f"{cfg.input_size}px, {'from scratch' if scratch else 'ImageNet init'}")
     json_path = out_dir / f"{stem}.json"
+    data = _load_data(meta["data"], cfg.threads).resized(cfg.input_size)
+    labels = data.labels[np.isfinite(data.labels)]
     write_ensemble_config(json_path, args.tag, onnx_path.name, cfg.input_size, cfg.mean, cfg.std, summary,
-                          default=not args.no_default,
+                          default=not args.no_default, score_range=(float(labels.min()), float(labels.max())),
                           extra={"members": cfg.members, "views": list(views), "labels": meta["source"],
                                  "backbone_weights": "none (trained from scratch)" if scratch else "torchvision ImageNet"})
     # Parity and held-out correlations of the exported file, on the run's own (cached) data.
-    data = _load_data(meta["data"], cfg.threads).resized(cfg.input_size)
     _, val = split(data, cfg.val_fraction, cfg.seed)
     x = to_input(data.crops[val[:256]], cfg.mean, cfg.std)
     par = parity(ship, onnx_path, x)

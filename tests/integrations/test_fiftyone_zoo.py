@@ -78,3 +78,24 @@ def test_load_zoo_model_and_apply(zoo_url, make_dataset, lfw20, bad_files):
     blur = foz.load_zoo_model("fiqa/blur", detect_faces=True, store_faces=False)
     ds.limit(4).apply_model(blur, label_field="blur", batch_size=4)
     assert all(v > 0 for v in ds.limit(4).values("blur"))
+
+
+def _shipped_zoo_names() -> list:
+    manifest = json.loads((REPO / "zoo" / "manifest.json").read_text())
+    return sorted(m["base_name"] for m in manifest["models"] if "shipped" in m["tags"])
+
+
+@pytest.mark.parametrize("zoo_name", _shipped_zoo_names())
+def test_every_shipped_model_downloads_and_scores_like_the_registry(zoo_url, zoo_name, aligned_crops):
+    """What the zoo copies and runs gives the registered model's own scores on real aligned crops
+    (composed models included: the SDD head is joined to the local recognizer at load time)."""
+    from fiqa_plugin.plugins import QUALITY_METHODS
+
+    model = foz.load_zoo_model(zoo_name, detect_faces=False, batch_size=8)
+    zoo_method, registered = model.scorer.method, QUALITY_METHODS.create(zoo_name.split("/", 1)[1])
+    assert zoo_method.config.model_path.parent != registered.config.model_path.parent  # the zoo's own copy runs
+    got = zoo_method.score_crops(aligned_crops)
+    want = registered.score_crops(aligned_crops)
+    assert got.shape == (len(aligned_crops),) and got == pytest.approx(want, abs=1e-6)
+    lo, hi = zoo_method.config.score_range
+    assert ((got >= lo) & (got <= hi)).all()

@@ -46,7 +46,7 @@ def write_ensemble_card(path: Path, title: str, summary: str, cfg: EnsembleConfi
                        f"(1024 → 512 → 256 → 1 head) regressors; each scores the views {', '.join(views)} as one "
                        f"batched pass inside the ONNX graph, the views are averaged, then the two members. Input: the "
                        f"aligned 112×112 ArcFace crop resized to {cfg.input_size}×{cfg.input_size}, RGB, "
-                       f"(x − {cfg.mean}) / {cfg.std}, NCHW; output: one unbounded score, higher = better. "
+                       f"(x − {cfg.mean}) / {cfg.std}, NCHW; output: one linear (unclipped) score, higher = better; the config's `score_range` is the range of the training labels. "
                        f"ONNX file: {size:,} bytes (float16 weights, float32 compute). Parameters: {param_count(model):,}; "
                        f"{macs / 1e6:.1f} M multiply-accumulates per face with all {len(views)} views "
                        f"({2 * macs / 1e9:.4f} GFLOPs)."),

@@ -13,7 +13,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -119,12 +119,15 @@ def rounding_effect(model: nn.Module, shipped: nn.Module, x: torch.Tensor) -> Di
 
 
 def write_ensemble_config(json_path: os.PathLike | str, tag: str, onnx_name: str, input_size: int, mean: float,
-                          std: float, summary: str, default: bool = True, extra: Optional[Dict] = None):
-    """The :class:`~fiqa_plugin.quality.onnx_model.QualityModelConfig` beside the ONNX (linear output: no score range)."""
+                          std: float, summary: str, default: bool = True, extra: Optional[Dict] = None,
+                          score_range: Optional[Tuple[float, float]] = None):
+    """The :class:`~fiqa_plugin.quality.onnx_model.QualityModelConfig` beside the ONNX. ``score_range``: the
+    training targets' range (the linear output is not clipped, so a face may score slightly outside it)."""
     from ...quality.onnx_model import QualityModelConfig
 
     cfg = QualityModelConfig(arch="ensemble", tag=tag, file=onnx_name, input_size=input_size, layout="NCHW",
-                             channels="RGB", mean=mean, std=std, score_range=None, higher_is_better=True,
+                             channels="RGB", mean=mean, std=std,
+                             score_range=[round(v, 4) for v in score_range] if score_range else None, higher_is_better=True,
                              default=default, summary=summary, batch_size=64, extra=dict(extra or {}))
     cfg.save(json_path)
     return cfg
