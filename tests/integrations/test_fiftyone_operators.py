@@ -72,3 +72,42 @@ def test_delegated_compute(make_dataset, lfw20, bad_files):
     assert ds.count("q") == 6 and ds.count("q_error") == 1
     assert svc.get(queued[0].id).run_state == "completed"
     svc.delete_for_dataset(ds._doc.id)
+
+
+def test_delegated_job_runs_in_a_separate_fiftyone_delegated_launch(make_dataset, lfw20, bad_files):
+    """What a user does: queue from one process, run `fiftyone delegated launch` in another."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    ds = make_dataset(lfw20[:4] + bad_files[:1])
+    res = foo.execute_operator(f"{URI}/compute_face_quality", ctx={"dataset": ds.name, "request_delegation": True,
+        "params": {"method": "blur", "quality_field": "q", "detect_faces": True, "faces_field": "",
+                   "batch_size": 4, "skip_existing": True}})
+    assert res.delegated
+    svc = DelegatedOperationService()
+    (op,) = svc.get_queued_operations(operator=f"{URI}/compute_face_quality", dataset_name=ds.name)
+    cli = Path(sys.executable).with_name("fiftyone")
+    assert cli.exists(), f"{cli} missing: install fiftyone into this environment"
+    worker = subprocess.Popen([str(cli), "delegated", "launch"], env=dict(os.environ), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while svc.get(op.id).run_state not in ("completed", "failed") and time.monotonic() < deadline:
+            assert worker.poll() is None, f"fiftyone delegated launch exited early:\n{worker.stdout.read()[-3000:]}"
+            time.sleep(1)
+    finally:
+        os.killpg(worker.pid, signal.SIGINT)  # the service's own way out (KeyboardInterrupt)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+    done = svc.get(op.id)
+    assert done.run_state == "completed", f"state {done.run_state}: {done.run_state == 'failed' and done.result}"
+    assert done.result.result == {"total": 5, "scored": 4, "failed": 1, "skipped": 0}
+    ds.reload()
+    assert ds.count("q") == 4 and ds.count("q_error") == 1
+    svc.delete_for_dataset(ds._doc.id)
