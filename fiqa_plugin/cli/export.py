@@ -46,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or cfg.arch
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"--name {name!r}: use letters, digits, '_' and '-' only (the method is named <name>.<tag>)")
-    summary = args.summary or (f"{cfg.arch} regressor of {d['recognizer']} centre labels "
-                               f"(Peng et al.), trained on {Path(d['root']).name}, {cfg.input_size}px")
     profile, labels = d.get("profile", "v1"), d.get("labels", "center")
+    kind = "SDD labels (Ou et al.)" if labels == "sdd" else "centre labels (Peng et al.)"
+    summary = args.summary or (f"{cfg.arch} regressor of {d['recognizer']} {kind}, trained on "
+                               f"{Path(d['root']).name}, {cfg.input_size}px")
     arch_extra = {"arch_kwargs": cfg.arch_kwargs} if cfg.arch_kwargs else {}
     paths = export_model(model, out_dir, name, args.tag, cfg.input_size, cfg.mean, cfg.std, summary,
                          default=not args.no_default,
@@ -90,6 +91,15 @@ def run(args: argparse.Namespace) -> int:
     centre = ("the normalised mean embedding of identity y's clean faces" if labels == "center" else
               "the normalised mean embedding of identity y's *other* clean faces (leave-one-out: a face, and every "
               "degraded copy of it, is compared with a centre it did not vote for)")
+    rec = d["recognizer"]
+    label_text = {
+        "sdd": f"SDD-FIQA (Ou et al. Eq. 7–9): Wasserstein distance between each face's genuine and impostor `{rec}` "
+               f"similarity distributions (sampled: m=24 pairs each, K=12 draws, seed {d['seed']}), over all clean "
+               "and degraded faces, min-max scaled to [0, 1].",
+        "center-loo-norm": f"Peng et al. Eq. 1 with the `{rec}` recognizer, u_y {centre}, clipped to [0, 1] and "
+                           f"multiplied by the face's `{rec}` embedding norm relative to the 95th percentile of the "
+                           "clean faces' norms (clipped to 1).",
+    }.get(labels, f"Peng et al. Eq. 1: cos(f_x, u_y) with the `{rec}` recognizer, u_y {centre}.")
     n_val_ids = len(np.unique(ts.identities[vi]))
     write_card(paths["md"], f"{name}.{args.tag}", [
         ("What it is", f"{summary}. Input: the aligned 112×112 ArcFace crop resized to {cfg.input_size}×{cfg.input_size}, "
@@ -100,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                  f"{d['degrade_copies']} degraded copies per face (profile {profile}: {ops}; "
                  f"seed {d['seed']}), each re-embedded by the recognizer, so their labels stay recognition-true. "
                  f"{meta['samples']} samples in all; {cfg.val_fraction:.0%} of the identities ({n_val_ids}) held out."),
-        ("Labels", f"Peng et al. Eq. 1: cos(f_x, u_y) with the `{d['recognizer']}` recognizer, u_y {centre}."),
+        ("Labels", label_text),
         ("Training", f"L2 regression (Eq. 2); {cfg.sampling} sampling (identities with ≥ {cfg.min_images} images, "
                      f"100 bins, lowest 10% / highest 5% oversampled ×{cfg.oversample}); SGD lr {cfg.lr}, momentum "
                      f"{cfg.momentum}, ×{cfg.lr_gamma} every {cfg.lr_step} epochs, batch {cfg.batch_size}, weight decay "

@@ -32,8 +32,8 @@ def register(sub) -> None:
     p.add_argument("--degrade-profile", choices=["v1", "v2"], default="v1",
                    help="v1: blur/downscale/noise/JPEG/brightness/occlusion; v2: harsher, plus motion blur, "
                         "contrast loss and geometric misalignment")
-    p.add_argument("--labels", choices=["center", "center-loo", "center-loo-norm"], default="center",
-                   help="Eq. 1 centre labels; center-loo leaves the face itself out of its centre")
+    p.add_argument("--labels", choices=["center", "center-loo", "center-loo-norm", "sdd"], default="center",
+                   help="Eq. 1 centre labels; center-loo leaves the face itself out of its centre; sdd: SDD-FIQA labels")
     p.add_argument("--rank-weight", type=float, default=0.0, help="weight of an in-batch pairwise ranking loss added to L2")
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     p.add_argument("--val-fraction", type=float, default=0.1, help="identities held out for validation")

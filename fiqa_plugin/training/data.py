@@ -19,6 +19,8 @@ clean image out of its centre (for a degraded copy: the clean face it was made f
 ``labels="center-loo-norm"`` multiplies that by the recognizer's embedding norm relative to the
 95th percentile of the clean faces' norms (clipped to 1): the recognizer's own confidence in the
 face (the MagFace observation), which the centre cosine of a clean face only partly reflects.
+``labels="sdd"``: SDD-FIQA labels (Ou et al., sampled Eq. 8 with m=24, K=12, seeded) over all clean and
+degraded faces, scaled from [0, 100] to [0, 1], so the small regressors can learn the SDD target.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 DEGRADATIONS = ("blur", "downscale", "noise", "jpeg", "brightness", "occlusion")
 #: Degradation profiles: the ops drawn from and how many are combined per copy.
 PROFILES = {"v1": DEGRADATIONS, "v2": DEGRADATIONS + ("motion", "contrast", "geometric", "edge")}
-LABELS = ("center", "center-loo", "center-loo-norm")
+LABELS = ("center", "center-loo", "center-loo-norm", "sdd")
 _EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 _CACHE_VERSION = 1
 
@@ -432,7 +434,12 @@ def build_training_set(
     ids = faces.identities[all_src]
     clean = np.concatenate([np.ones(n, bool)] + [np.zeros(n, bool)] * degrade_copies)
     exclude = all_src if labels.startswith("center-loo") else None  # clean face i sits at row i
-    q = center_labels(all_emb, ids, center_mask=clean, exclude=exclude)
+    if labels == "sdd":
+        from ..labelers.sdd import sdd_labels
+
+        q = sdd_labels(all_emb, ids, mode="sampled", seed=seed) / 100.0
+    else:
+        q = center_labels(all_emb, ids, center_mask=clean, exclude=exclude)
     if norms:
         q = np.clip(q, 0.0, 1.0) * norm_factor(np.concatenate(norms), clean)
     ts = TrainingSet(np.concatenate(crops), q.astype(np.float32), ids.astype(np.int32),

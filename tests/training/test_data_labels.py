@@ -94,3 +94,22 @@ def test_validation_pauc_rewards_flagging_the_bad_face():
     bad[1] = 0.0  # flags an ordinary face instead
     assert validation_pauc(good, emb, ids, src) < validation_pauc(bad, emb, ids, src)
     assert np.isnan(validation_pauc(good[:4], emb[:4], ids[:4], src[:4]))  # one identity: no impostors
+
+
+def test_sdd_labels_of_a_real_training_set(shared):
+    """``labels="sdd"``: the SDD labeler's values over clean + degraded faces, scaled to [0, 1]."""
+    import os
+
+    from fiqa_plugin.labelers.sdd import sdd_labels
+    from fiqa_plugin.training.data import build_training_set
+
+    root = shared / "data" / "celeba"
+    names = sorted(os.listdir(root))[:4]
+    ts = build_training_set(root, size=64, degrade_copies=1, seed=3, identities=names, limit_per_identity=6,
+                            cache=False, labels="sdd")
+    want = sdd_labels(ts.embeddings, ts.identities, mode="sampled", seed=3) / 100.0
+    assert ts.labels == pytest.approx(want.astype(np.float32), abs=1e-6)
+    assert ts.labels.min() == pytest.approx(0.0) and ts.labels.max() == pytest.approx(1.0)
+    # degraded copies are, on the whole, worse for recognition than their clean faces
+    clean = ts.degradation == ""
+    assert ts.labels[clean].mean() > ts.labels[~clean].mean()
