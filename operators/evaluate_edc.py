@@ -55,7 +55,8 @@ class EvaluateEDC(foo.Operator):
         with tempfile.TemporaryDirectory() as d:
             png = edc_png(report, f"{d}/edc.png", title=f"EDC of {p['quality_field']}")
             image = "data:image/png;base64," + base64.b64encode(open(png, "rb").read()).decode()
-        summary = {f: {"pauc": e["pauc"], "fnmr_at_0_discard": e["fnmr_at_0_discard"]} for f, e in report["edc"].items()}
+        summary = {f: {"pauc": e["pauc"], "fnmr_at_0_discard": e["fnmr_at_0_discard"],
+                       "erc_refixed_pauc": e["erc_refixed"]["pauc"]} for f, e in report["edc"].items()}
         # JSON round trip: the result is stored (delegated) and sent to the App as plain types
         return json.loads(json.dumps({"eval_key": report.get("eval_key"), "pairs": report["pairs"],
                                       "genuine": report["genuine"], "summary": summary,

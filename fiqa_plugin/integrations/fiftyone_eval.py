@@ -41,13 +41,20 @@ def _pairs_from_file(path: str, images: Optional[str], filepaths: Sequence[str])
 
 
 def edc_traces(report: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Plotly traces (steps, one per target FMR) of an :func:`edc_report`, for the App's PlotlyView."""
+    """Plotly traces of an :func:`edc_report`, for the App's PlotlyView: per target FMR the EDC (steps)
+    and, dashed, the re-fixed-threshold ERC (x: fraction of all pairs discarded)."""
     traces = []
     for fmr, e in report["edc"].items():
         lim = next(iter(e["pauc"]))
         traces.append({"type": "scatter", "mode": "lines", "line": {"shape": "hv"},
-                       "name": f"FMR {fmr} (pAUC@{lim} {e['pauc'][lim]:.4f})",
+                       "name": f"EDC FMR {fmr} (pAUC@{lim} {e['pauc'][lim]:.4f})",
                        "x": e["curve"]["discard_fractions"], "y": e["curve"]["fnmr"]})
+        erc = e.get("erc_refixed")
+        if erc:
+            v = erc["pauc"].get(lim)
+            traces.append({"type": "scatter", "mode": "lines+markers", "line": {"dash": "dash"},
+                           "name": f"ERC FMR {fmr} (re-fixed; pAUC@{lim} " + ("–" if v is None else f"{v:.4f}") + ")",
+                           "x": erc["curve"]["discard_fractions"], "y": erc["curve"]["fnmr"]})
     return traces
 
 

@@ -121,7 +121,7 @@ def test_train_delegated_then_apply(people_ds, lfw_people):
 
 
 def test_evaluate_edc_sampled_pairs(people_ds):
-    from fiqa_plugin.evaluation import compute_edc, pair_quality, pauc, sample_pairs
+    from fiqa_plugin.evaluation import compute_edc, erc_refixed_threshold, pair_quality, pauc, sample_pairs
     from fiqa_plugin.integrations.fiftyone_eval import load_edc
 
     ds = people_ds
@@ -148,6 +148,12 @@ def test_evaluate_edc_sampled_pairs(people_ds):
     curve = compute_edc(sim, gen, pair_quality(q[pairs[:, 0]], q[pairs[:, 1]]), fmr=0.01)
     assert report["edc"]["0.01"]["pauc"]["0.2"] == pytest.approx(pauc(curve, 0.2), abs=1e-9)
     assert out["summary"]["0.01"]["pauc"]["0.2"] == pytest.approx(pauc(curve, 0.2), abs=1e-9)
+    # CR-FIQA's re-fixed-threshold ERC beside it, in the run and in the operator's output (dashed trace)
+    erc = erc_refixed_threshold(sim, gen, pair_quality(q[pairs[:, 0]], q[pairs[:, 1]]), fmr=0.01)
+    want = pauc(erc, 0.2, interpolation="linear")
+    assert report["edc"]["0.01"]["erc_refixed"]["pauc"]["0.2"] == pytest.approx(want, abs=1e-9)
+    assert out["summary"]["0.01"]["erc_refixed_pauc"]["0.2"] == pytest.approx(want, abs=1e-9)
+    assert [t["name"].split()[0] for t in out["traces"]] == ["EDC", "ERC"]
 
 
 def test_evaluate_edc_pairs_file(people_ds, lfw_people, tmp_path):
