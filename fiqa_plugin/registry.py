@@ -75,6 +75,11 @@ class Registry(Generic[T]):
         doc = (factory.__doc__ or "").strip().splitlines()
         self._entries[name] = Entry(name, factory, summary or (doc[0] if doc else ""), dict(tags))
 
+    def remove(self, name: str) -> None:
+        """Drop the entry ``name`` (unknown names raise with suggestions)."""
+        self.entry(name)
+        del self._entries[name]
+
     def entry(self, name: str) -> Entry[T]:
         """The entry for ``name``; raises :class:`UnknownNameError` with suggestions."""
         self._ensure_loaded()

@@ -49,8 +49,24 @@ def test_third_party_plugin_registers_at_run_time():
         def fiqa_register_quality_methods(self, registry):
             registry.add("constant-test-method", lambda: "constant", "always the same")
 
+    from fiqa_plugin.plugins import plugin_manager
+
     names_before = QUALITY_METHODS.names()
     register_plugin(ThirdParty(), name="third-party-test")
-    assert "constant-test-method" in QUALITY_METHODS
-    assert QUALITY_METHODS.create("constant-test-method") == "constant"
-    assert set(QUALITY_METHODS.names()) - set(names_before) == {"constant-test-method"}
+    try:
+        assert "constant-test-method" in QUALITY_METHODS
+        assert QUALITY_METHODS.create("constant-test-method") == "constant"
+        assert set(QUALITY_METHODS.names()) - set(names_before) == {"constant-test-method"}
+    finally:  # later tests iterate over every registered method: leave the registry as it was
+        plugin_manager().unregister(name="third-party-test")
+        QUALITY_METHODS.remove("constant-test-method")
+    assert QUALITY_METHODS.names() == names_before
+
+
+def test_remove_unknown_name_suggests():
+    reg = Registry("thing")
+    reg.add("alpha", lambda: 1)
+    with pytest.raises(UnknownNameError, match="Did you mean 'alpha'"):
+        reg.remove("alpah")
+    reg.remove("alpha")
+    assert "alpha" not in reg
