@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import logging
 import os
 import re
@@ -516,7 +515,3 @@ def run_lfw(limit_per_side: Optional[int] = None, methods: Optional[Sequence[str
         sim = similarities(fc, lfw, rec, show)
         results[rec] = evaluate_recognizer(sim, lfw, qualities, rand, rec)
     return lfw, fc, results, skipped
-
-
-def json_summary(results: Dict[str, RecognizerResult]) -> str:
-    return json.dumps({r: res.rows for r, res in results.items()}, indent=1, sort_keys=True)

@@ -57,8 +57,8 @@ def main() -> None:
             n_faces = n
     base = best["plain"]
     print(f"{len(images)} images, {n_faces} faces, {args.threads} thread(s), best of {args.repeats}")
-    print(f"| app.get | ms / image | overhead vs plain |")
-    print(f"|---|---:|---:|")
+    print("| app.get | ms / image | overhead vs plain |")
+    print("|---|---:|---:|")
     for k, v in best.items():
         print(f"| {k if k == 'plain' else 'quality=' + k} | {1000 * v / len(images):.2f} | "
               f"{'—' if k == 'plain' else f'{100 * (v / base - 1):+.1f}%'} |")

@@ -91,7 +91,7 @@ def lfw_identities(lfw: C.LFWSet) -> np.ndarray:
 def celeba_base_scores(names, fs_clean_crops, faces_paths, feature_set, sdd_run, split, rec_path, show=True,
                        sdd_ckpt: str = "") -> Dict[str, np.ndarray]:
     """Scores of the base methods on the clean CelebA training faces (cached per method)."""
-    from fiqa_plugin.faces.pipeline import Face, FacePipeline
+    from fiqa_plugin.faces.pipeline import FacePipeline
     from fiqa_plugin.plugins import QUALITY_METHODS
     from fiqa_plugin.quality.base import CropQualityMethod
 

@@ -67,13 +67,6 @@ class EDCCurve:
         """FNMR with nothing discarded."""
         return float(self.errors[0])
 
-    def as_dict(self) -> dict:
-        """JSON-ready dict (arrays as lists)."""
-        out = {}
-        for k, v in self.__dict__.items():
-            out[k] = v.tolist() if isinstance(v, np.ndarray) else v
-        return out
-
 
 def pair_quality(qa, qb, combine: Union[str, Callable] = "min") -> np.ndarray:
     """Per-pair quality from the two samples' qualities.

@@ -109,8 +109,8 @@ def _w1_masked(u: np.ndarray, umask: np.ndarray, v: np.ndarray, vmask: np.ndarra
     out = np.full(len(us), np.nan)
     key = g * (vs.shape[1] + 1) + h
     order = np.argsort(key, kind="stable")
-    keys, first = np.unique(key[order], return_index=True)
-    for kk, lo, hi in zip(keys, first, np.append(first[1:], len(order))):
+    _, first = np.unique(key[order], return_index=True)
+    for lo, hi in zip(first, np.append(first[1:], len(order))):
         gi, hj = int(g[order[lo]]), int(h[order[lo]])
         if gi == 0 or hj == 0:
             continue

@@ -314,11 +314,6 @@ class TrainingSet:
             kw = {k: z[k] for k in ("crops", "labels", "identities", "source", "degradation", "names")}
             return cls(**kw, embeddings=z["embeddings"] if "embeddings" in z.files else None)
 
-    def subset(self, idx: np.ndarray) -> "TrainingSet":
-        return TrainingSet(self.crops[idx], self.labels[idx], self.identities[idx], self.source[idx],
-                           self.degradation[idx], self.names,
-                           None if self.embeddings is None else self.embeddings[idx])
-
 
 def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
     """Resize 112 crops exactly as :class:`~fiqa_plugin.quality.onnx_model.OnnxQualityModel` does at inference."""

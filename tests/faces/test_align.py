@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from fiqa_plugin.faces.align import ARCFACE_TEMPLATE, align_face, similarity_transform, transform_points
 

@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 
 from fiqa_plugin import QUALITY_METHODS
-from fiqa_plugin.quality.onnx_model import OnnxQualityModel, QualityModelConfig
+from fiqa_plugin.quality.onnx_model import QualityModelConfig
 
 
 def test_lightqnet_matches_direct_onnxruntime(shared, aligned_crops):

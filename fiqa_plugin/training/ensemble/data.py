@@ -45,9 +45,6 @@ class RegressionData:
 
         return RegressionData(resize_crops(self.crops, size), self.labels, self.groups, self.degradation, self.source)
 
-    def subset(self, idx: np.ndarray) -> "RegressionData":
-        return RegressionData(self.crops[idx], self.labels[idx], self.groups[idx], self.degradation[idx], self.source)
-
 
 def from_identity_folder(root: os.PathLike | str, degrade_copies: int = 2, seed: int = 0, pack: str = "buffalo_sc",
                          recognizer: str = "buffalo_sc", threads: int = 1,
