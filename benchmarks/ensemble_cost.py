@@ -3,7 +3,7 @@
     python benchmarks/ensemble_cost.py [--model ensemble] [--threads 1] [--batch 64] [--faces 2048]
 
 Parameters and multiply-accumulates (MACs; FLOPs = 2·MACs) are counted on the torch modules with
-the hook counter of ``fiqa_plugin/training/ensemble/flops.py`` (conv + linear layers) at the
+the hook counter of ``fiqa_plugin/training/flops.py`` (conv + linear layers) at the
 shipped model's input size and at the paper's 600×416. Speed: the shipped ONNX (every TTA view,
 both members) through ``OnnxQualityModel`` — resize and normalisation included — against the
 ``buffalo_sc`` recognizer (w600k_mbf) and the shipped tinyFQnet, on the same in-memory aligned LFW
@@ -24,9 +24,9 @@ from tinyfqnet_speed import faces_per_s, real_crops  # noqa: E402  (benchmarks/ 
 def cost_table(views, size: int) -> str:
     import torch
 
-    from fiqa_plugin.training.ensemble.flops import count_macs
+    from fiqa_plugin.training.flops import count_macs, count_parameters
     from fiqa_plugin.training.ensemble.mobilenetv3 import MobileNetV3Small
-    from fiqa_plugin.training.ensemble.model import MEMBERS, EnsembleQuality, QualityMember, param_count
+    from fiqa_plugin.training.ensemble.model import MEMBERS, EnsembleQuality, QualityMember
     from fiqa_plugin.training.ensemble.shufflenetv2 import ShuffleNetV2
 
     torch.set_num_threads(1)
@@ -41,7 +41,7 @@ def cost_table(views, size: int) -> str:
     for name, m, _ in models:
         small = count_macs(m, (1, 3, size, size))["macs"]
         big = count_macs(m, (1, 3, 600, 416))["macs"]
-        lines.append(f"| {name} | {param_count(m):,} | {small / 1e6:.1f} | {2 * small / 1e9:.4f} | {2 * big / 1e9:.3f} |")
+        lines.append(f"| {name} | {count_parameters(m, trainable_only=False):,} | {small / 1e6:.1f} | {2 * small / 1e9:.4f} | {2 * big / 1e9:.3f} |")
     return "\n".join(lines)
 
 

@@ -76,7 +76,8 @@ def run_row(row: Row, epochs: int, lr_step: int, lfw, fc, sims) -> Dict[str, flo
     from fiqa_plugin.evaluation import pair_quality
     from fiqa_plugin.paths import shared_path
     from fiqa_plugin.training.data import build_training_set
-    from fiqa_plugin.training.tinyfqnet import count_macs, count_parameters
+    from fiqa_plugin.training.flops import count_parameters
+    from fiqa_plugin.training.tinyfqnet import count_macs
     from fiqa_plugin.training.train import TrainConfig, train
 
     ts = build_training_set(shared_path("data", "celeba"), size=row.size, **DATA)

@@ -138,7 +138,8 @@ def run_export(args: argparse.Namespace) -> int:
     from ..training.ensemble.card import write_ensemble_card
     from ..training.ensemble.data import split
     from ..training.ensemble.export import export_ensemble_onnx, parity, rounding_effect, shippable, write_ensemble_config
-    from ..training.ensemble.train import ensemble_model, load_members, to_input
+    from ..training.ensemble.train import ensemble_model, load_members
+    from ..training.train import to_input
 
     run_dir = Path(args.run)
     meta = json.loads((run_dir / "run.json").read_text())

@@ -103,37 +103,8 @@ class TinyFQNet(nn.Module):
         return torch.sigmoid(self.fc(torch.flatten(self.pool(x), 1)))
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters; BN running statistics are buffers and not counted."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
 def count_macs(model: nn.Module, input_size: int = INPUT_SIZE) -> int:
     """Multiply-adds of one forward pass of conv and linear layers (BN, ReLU, pooling not counted)."""
-    total = 0
+    from .flops import count_macs as macs_by_kind
 
-    def conv_hook(m: nn.Conv2d, _inp, out) -> None:
-        nonlocal total
-        k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
-        total += k * out.shape[1] * out.shape[2] * out.shape[3]
-
-    def fc_hook(m: nn.Linear, _inp, out) -> None:
-        nonlocal total
-        total += m.in_features * m.out_features
-
-    hooks = []
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            hooks.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            hooks.append(m.register_forward_hook(fc_hook))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, input_size, input_size))
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
-    return total
+    return macs_by_kind(model, (1, 3, input_size, input_size))["macs"]

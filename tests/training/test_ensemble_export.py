@@ -9,7 +9,8 @@ from torch import nn
 from fiqa_plugin.training.ensemble.data import RegressionData, split
 from fiqa_plugin.training.ensemble.export import export_ensemble_onnx, onnx_scores, shippable, write_ensemble_config
 from fiqa_plugin.training.ensemble.model import MEMBERS, EnsembleQuality, build_member
-from fiqa_plugin.training.ensemble.train import EnsembleConfig, to_input, train_member
+from fiqa_plugin.training.ensemble.train import EnsembleConfig, train_member
+from fiqa_plugin.training.train import to_input
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

@@ -5,10 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from fiqa_plugin.training.ensemble.flops import count_macs
+from fiqa_plugin.training.flops import count_macs, count_parameters
 from fiqa_plugin.training.ensemble.mobilenetv3 import MobileNetV3Small
-from fiqa_plugin.training.ensemble.model import (QualityMember, build_member, detect_backbone, load_backbone_weights,
-                                                  param_count)
+from fiqa_plugin.training.ensemble.model import QualityMember, build_member, detect_backbone, load_backbone_weights
 from fiqa_plugin.training.ensemble.shufflenetv2 import ShuffleNetV2
 
 
@@ -17,8 +16,8 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 def test_parameter_counts_equal_torchvision_published():
     # torchvision's model tables: mobilenet_v3_small 2,542,856; shufflenet_v2_x1_0 2,278,604 parameters.
-    assert param_count(MobileNetV3Small(num_classes=1000)) == 2_542_856
-    assert param_count(ShuffleNetV2(num_classes=1000)) == 2_278_604
+    assert count_parameters(MobileNetV3Small(num_classes=1000), trainable_only=False) == 2_542_856
+    assert count_parameters(ShuffleNetV2(num_classes=1000), trainable_only=False) == 2_278_604
 
 
 @pytest.mark.parametrize("model, shapes", [

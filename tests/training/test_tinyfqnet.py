@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from fiqa_plugin.training.tinyfqnet import TinyFQNet, count_macs, count_parameters
+from fiqa_plugin.training.flops import count_parameters
+from fiqa_plugin.training.tinyfqnet import TinyFQNet, count_macs
 
 
 def _hand_count():

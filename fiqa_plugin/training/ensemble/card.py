@@ -8,8 +8,7 @@ from typing import Dict, Sequence
 import numpy as np
 
 from ..export import write_card
-from .flops import count_macs
-from .model import param_count
+from ..flops import count_macs, count_parameters
 from .train import EnsembleConfig, correlations, ensemble_model, load_members
 
 
@@ -47,7 +46,7 @@ def write_ensemble_card(path: Path, title: str, summary: str, cfg: EnsembleConfi
                        f"batched pass inside the ONNX graph, the views are averaged, then the two members. Input: the "
                        f"aligned 112×112 ArcFace crop resized to {cfg.input_size}×{cfg.input_size}, RGB, "
                        f"(x − {cfg.mean}) / {cfg.std}, NCHW; output: one linear (unclipped) score, higher = better; the config's `score_range` is the range of the training labels. "
-                       f"ONNX file: {size:,} bytes (float16 weights, float32 compute). Parameters: {param_count(model):,}; "
+                       f"ONNX file: {size:,} bytes (float16 weights, float32 compute). Parameters: {count_parameters(model, trainable_only=False):,}; "
                        f"{macs / 1e6:.1f} M multiply-accumulates per face with all {len(views)} views "
                        f"({2 * macs / 1e9:.4f} GFLOPs)."),
         ("Backbone initialisation", weights + ".  No ImageNet weights were available here, so the numbers below "

@@ -90,10 +90,6 @@ class EnsembleQuality(nn.Module):
         return scores.mean(dim=(0, 1)).reshape(-1, 1) if n else scores.new_zeros(0, 1)
 
 
-def param_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def read_state_dict(path: os.PathLike | str) -> Dict[str, torch.Tensor]:
     """A state_dict from a ``.pth``: a plain state_dict, ``{"state_dict"|"model": ...}``, or a pickled module."""
     path = Path(path)

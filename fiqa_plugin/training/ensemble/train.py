@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..train import to_input
 from .data import RegressionData, split
 from .loss import MSECorrLoss
 from .model import MEMBERS, VIEWS, EnsembleQuality, QualityMember, build_member, make_views
@@ -60,12 +61,6 @@ class EnsembleConfig:
         if self.backbone_lr is not None:
             return self.backbone_lr
         return self.lr / 5 if member in self.backbone_weights else self.lr
-
-
-def to_input(crops_bgr: np.ndarray, mean: float = 127.5, std: float = 127.5) -> torch.Tensor:
-    """BGR uint8 ``[N,S,S,3]`` → normalised RGB NCHW float (what the ONNX config declares)."""
-    x = torch.from_numpy(np.ascontiguousarray(crops_bgr[..., ::-1].transpose(0, 3, 1, 2))).float()
-    return (x - mean) / std
 
 
 def augment(crops: np.ndarray, views: Sequence[str], rng: np.random.Generator) -> np.ndarray:

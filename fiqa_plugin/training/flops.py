@@ -1,4 +1,5 @@
-"""Multiply-accumulate counter from forward hooks on convolutions and linear layers.
+"""Model size and compute: parameter count, and a multiply-accumulate counter from forward hooks on
+convolutions and linear layers.
 
 Counts MACs of ``Conv2d`` (``out_elems · cin/groups · kh · kw``) and ``Linear`` (``in · out`` per
 row); biases, BatchNorm, activations and pooling are not counted (the usual convention of
@@ -10,6 +11,11 @@ from typing import Dict, Tuple
 
 import torch
 from torch import nn
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters; BN running statistics are buffers and not counted."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def count_macs(model: nn.Module, input_shape: Tuple[int, ...]) -> Dict[str, int]:
