@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.arch in ("sdd-regressor", "embedding-head"):
         from ..training.regressors import run as run_regressor
 
-        return run_regressor(args, command_line(args))
+        print(run_regressor(args, command_line(args)))
+        return 0
     from ..training.data import build_training_set, identity_images
     from ..training.train import TrainConfig, train
     from .progress import progress_bar

@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SDD labels: all pairs (exact, the default) or Eq. 8 sampling (m=24, K=12)")
     g.add_argument("--cut", help="sdd-regressor: recognizer tensor where the frozen prefix ends "
                                  "(default: the input of its last resolution stage)")
+    g.add_argument("--seeds", type=int, nargs="+",
+                   help="sdd-regressor: train one member per seed (own degraded copies and held-out identities, "
+                        "in OUT/seed-S) and export the mean of their outputs as one model")
     g.add_argument("--tag", help="model tag of the exported <arch>.<tag>.onnx/.json (default: run)")
 
 
@@ -90,61 +93,88 @@ def export_regressor(model, out_dir: os.PathLike | str, arch: str, tag: str, rec
     return {"onnx": onnx_path, "json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md"}
 
 
-def run(args: argparse.Namespace, command: str) -> int:
-    """Train one of :data:`ARCHS` as ``fiqa train`` asked; returns the exit code."""
-    import torch
-
+def _features_and_labels(args: argparse.Namespace, seed: int):
+    """The training faces (clean + degraded copies drawn with ``seed``) and their labels."""
     from ..cli.progress import progress_bar
     from ..labelers.sdd import sdd_labels
     from .data import identity_images
-    from .embedding_head import HeadTrainConfig, normalise_labels, train_head
-    from .sdd_regressor import SDDTrainConfig, build_feature_set, train_sdd_regressor
+    from .sdd_regressor import build_feature_set
 
-    torch.set_num_threads(args.threads)
-    sdd_mode, tag = args.sdd_mode or "exact", args.tag or "run"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     with progress_bar(len(identity_images(args.data)), "faces and recognizer features (cached)") as cb:
-        fs, split = build_feature_set(args.data, args.recognizer, args.degrade_copies, args.degrade_profile, args.seed,
+        fs, split = build_feature_set(args.data, args.recognizer, args.degrade_copies, args.degrade_profile, seed,
                                       args.cut, args.threads, args.pack, progress=cb)
-    from ..plugins import RECOGNIZERS
-
-    rec_path = RECOGNIZERS.create(args.recognizer, threads=1).model_path
     if args.arch == "embedding-head" and args.label_csv:
         clean = read_label_csv(args.label_csv, fs.paths)
         labels = clean[fs.source]
         labels[fs.degradation != ""] = np.nan  # the CSV labels the listed images, not our degraded copies of them
-        label_desc = f"labels from {args.label_csv}"
-    else:
-        labels = sdd_labels(fs.normed, fs.identities, mode=sdd_mode, wd_backend="numpy")
-        label_desc = f"SDD labels ({sdd_mode}, {args.recognizer}) of clean + {args.degrade_copies} degraded copies"
-    run_info = {"command": command, "arch": args.arch, "labels": label_desc, "samples": int(np.isfinite(labels).sum()),
-                "split": split.__dict__}
-    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
+        return fs, split, labels, f"labels from {args.label_csv}"
+    mode = args.sdd_mode or "exact"
+    labels = sdd_labels(fs.normed, fs.identities, mode=mode, wd_backend="numpy")
+    return fs, split, labels, f"SDD labels ({mode}, {args.recognizer}) of clean + {args.degrade_copies} degraded copies"
+
+
+def run(args: argparse.Namespace, command: str) -> str:
+    """Train one of :data:`ARCHS` as ``fiqa train`` asked; returns a one-line summary for the CLI."""
+    import torch
+
+    from .embedding_head import HeadTrainConfig, normalise_labels, train_head
+    from .sdd_regressor import MeanRegressor, SDDTrainConfig, train_sdd_regressor
+
+    torch.set_num_threads(args.threads)
+    tag = args.tag or "run"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from ..plugins import RECOGNIZERS
+
+    rec_path = RECOGNIZERS.create(args.recognizer, threads=1).model_path
     epochs, bs = _opt(args, "epochs"), _opt(args, "batch_size")
     lr, wd = _opt(args, "lr"), _opt(args, "weight_decay")
+    seeds = args.seeds if args.arch == "sdd-regressor" and args.seeds else [args.seed]
+    members, hists = [], []
+    for seed in seeds:
+        # a seed ensemble trains each member in its own folder: own degraded copies, own held-out identities
+        member_out = out if len(seeds) == 1 else out / f"seed-{seed}"
+        member_out.mkdir(parents=True, exist_ok=True)
+        fs, split, labels, label_desc = _features_and_labels(args, seed)
+        run_info = {"command": command, "arch": args.arch, "labels": label_desc,
+                    "samples": int(np.isfinite(labels).sum()), "split": split.__dict__}
+        (member_out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
+        if args.arch == "sdd-regressor":
+            cfg = SDDTrainConfig(epochs=epochs, batch_size=bs, lr=lr, weight_decay=wd, val_fraction=args.val_fraction,
+                                 seed=seed, threads=args.threads, cut=split.cut)
+            model, h = train_sdd_regressor(fs.features, labels, fs.identities, rec_path, split, cfg, member_out,
+                                           resume=not args.no_resume, progress=True)
+            example = torch.zeros(2, *fs.features.shape[1:])
+        else:
+            cfg = HeadTrainConfig(epochs=epochs, batch_size=bs, lr=lr, weight_decay=wd, val_fraction=args.val_fraction,
+                                  seed=seed, threads=args.threads)
+            model, h = train_head(fs.embeddings, normalise_labels(labels), fs.identities, cfg, out)
+            example = torch.zeros(2, fs.embeddings.shape[1])
+        members.append(model)
+        hists.append(h)
+        del fs
+    if len(seeds) > 1:
+        run_info.update(labels=f"{label_desc}, per member", members=[f"seed-{s}" for s in seeds])
+        (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
     if args.arch == "sdd-regressor":
-        cfg = SDDTrainConfig(epochs=epochs, batch_size=bs, lr=lr, weight_decay=wd, val_fraction=args.val_fraction,
-                             seed=args.seed, threads=args.threads, cut=split.cut)
-        model, hist = train_sdd_regressor(fs.features, labels, fs.identities, rec_path, split, cfg, out,
-                                          resume=not args.no_resume, progress=True)
-        example = torch.zeros(2, *fs.features.shape[1:])
-        paths = export_regressor(model, out, args.arch, tag, args.recognizer, Path(rec_path).name, "features",
-                                 split.cut, example, f"SDD-FIQA regressor on {args.recognizer} (late stage fine-tuned)",
-                                 (0.0, 100.0), {"labels": label_desc, "recognizer": args.recognizer})
+        summary = f"SDD-FIQA regressor on {args.recognizer} (late stage fine-tuned)"
+        if len(members) > 1:
+            summary += f", mean of {len(members)} seeds ({', '.join(map(str, seeds))})"
+        paths = export_regressor(members[0] if len(members) == 1 else MeanRegressor(members), out, args.arch, tag,
+                                 args.recognizer, Path(rec_path).name, "features", split.cut, example, summary,
+                                 (0.0, 100.0), {"labels": label_desc, "recognizer": args.recognizer,
+                                                "seeds": list(seeds)})
     else:
-        cfg = HeadTrainConfig(epochs=epochs, batch_size=bs, lr=lr, weight_decay=wd, val_fraction=args.val_fraction,
-                              seed=args.seed, threads=args.threads)
-        model, hist = train_head(fs.embeddings, normalise_labels(labels), fs.identities, cfg, out)
         paths = export_regressor(model, out, args.arch, tag, args.recognizer, Path(rec_path).name, "embedding",
-                                 split.embedding, torch.zeros(2, fs.embeddings.shape[1]),
+                                 split.embedding, example,
                                  f"embedding head on {args.recognizer} (Babnik et al. transfer learning)",
                                  (0.0, 1.0), {"labels": label_desc, "recognizer": args.recognizer})
     info = json.loads((out / "run.json").read_text())
     info["hyper_parameters"] = {"epochs": epochs, "batch_size": bs, "lr": lr, "weight_decay": wd}
     (out / "run.json").write_text(json.dumps(info, indent=2) + "\n")
-    best = max(hist, key=lambda h: h.get("val_srcc", float("-inf"))) if hist else {}
-    which = f"epoch {best.get('epoch')}, the best held-out" if args.arch == "sdd-regressor" else "held-out"
-    print(f"trained {args.arch} for {len(hist)} epochs -> {paths['onnx']} + {paths['json'].name} "
-          f"({which} SRCC {best.get('val_srcc', float('nan')):.4f})")
-    return 0
+    picked = []
+    for h in hists:
+        b = max(h, key=lambda r: r.get("val_srcc", float("-inf"))) if h else {}
+        where = f"epoch {b.get('epoch')}, the best held-out" if args.arch == "sdd-regressor" else "held-out"
+        picked.append(f"{where} SRCC {b.get('val_srcc', float('nan')):.4f}")
+    return f"trained {args.arch} ({len(members)} member(s)) -> {paths['onnx']} + {paths['json'].name} ({'; '.join(picked)})"

@@ -132,6 +132,17 @@ class SDDRegressor(nn.Module):
         return self.fc(self.dropout(self.suffix(features)).flatten(1))
 
 
+class MeanRegressor(nn.Module):
+    """The mean output of several regressors on one input: a seed ensemble exported as one graph."""
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(features) for m in self.members]).mean(0)
+
+
 @dataclass
 class SDDTrainConfig:
     epochs: int = 6

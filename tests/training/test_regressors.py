@@ -110,3 +110,32 @@ def test_train_sdd_regressor_and_embedding_head(fiqa, small_folder, tmp_path, sh
     q2, emb2 = m2.score_and_embed(faces.crops)
     np.testing.assert_allclose(q2, predict_head(head, emb2), atol=1e-4)
     assert onnx.load(str(run2 / "embedding-head.t.onnx")).graph.input[0].name == "embedding"
+
+
+def test_sdd_regressor_seed_ensemble_is_the_mean_of_its_members(fiqa, small_folder, tmp_path, shared):
+    from fiqa_plugin.quality.onnx_model import OnnxQualityModel
+    from fiqa_plugin.training.data import embed_folder
+    from fiqa_plugin.training.sdd_regressor import SDDRegressor, RecognizerSplit, prefix_session, preprocess
+
+    run = tmp_path / "seeds"
+    assert fiqa(["train", str(small_folder), "--arch", "sdd-regressor", "--out", str(run), "--tag", "t",
+                 "--seeds", "0", "1", "--degrade-copies", "1", "--degrade-profile", "v2", "--val-fraction", "0.34",
+                 "--epochs", "1"]) == 0
+    assert json.loads((run / "run.json").read_text())["members"] == ["seed-0", "seed-1"]
+    assert json.loads((run / "sdd-regressor.t.json").read_text())["seeds"] == [0, 1]
+    faces = embed_folder(small_folder)
+    rec = shared / "insightface/models/buffalo_sc/w600k_mbf.onnx"
+    preds = []
+    for seed in (0, 1):
+        state = torch.load(run / f"seed-{seed}" / "best.pt", weights_only=False)
+        assert state["config"]["seed"] == seed
+        split = RecognizerSplit(**state["split"])
+        feats = prefix_session(rec, split).run([split.cut], {split.input: preprocess(faces.crops)})[0]
+        model = SDDRegressor(str(rec), split, feats.shape[1:])
+        model.load_state_dict(state["model"])
+        with torch.no_grad():
+            preds.append(model.eval()(torch.from_numpy(feats))[:, 0].numpy())
+    assert np.abs(preds[0] - preds[1]).max() > 1e-3  # two different members, not one trained twice
+    q, _ = OnnxQualityModel.from_config(run / "sdd-regressor.t.json", threads=1).score_and_embed(faces.crops)
+    want = np.mean(preds, axis=0)
+    np.testing.assert_allclose(q, want, atol=1e-3 * max(1.0, np.abs(want).max()))
