@@ -32,8 +32,10 @@ def register(sub) -> None:
     p.add_argument("--degrade-profile", choices=["v1", "v2"], default="v1",
                    help="v1: blur/downscale/noise/JPEG/brightness/occlusion; v2: harsher, plus motion blur, "
                         "contrast loss and geometric misalignment")
-    p.add_argument("--labels", choices=["center", "center-loo", "center-loo-norm", "sdd"], default="center",
-                   help="Eq. 1 centre labels; center-loo leaves the face itself out of its centre; sdd: SDD-FIQA labels")
+    p.add_argument("--labels", type=_labels, default="center",
+                   help="center: Eq. 1 centre labels; center-loo leaves the face itself out of its centre; "
+                        "center-loo-norm; sdd: SDD-FIQA labels; teacher:METHOD: distil a crop-only quality method "
+                        "(e.g. teacher:sdd-regressor), labels = its score ranks")
     p.add_argument("--rank-weight", type=float, default=0.0, help="weight of an in-batch pairwise ranking loss added to L2")
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     p.add_argument("--val-fraction", type=float, default=0.1, help="identities held out for validation")
@@ -46,6 +48,14 @@ def register(sub) -> None:
 
     add_arguments(p)
     p.set_defaults(func=run)
+
+
+def _labels(value: str) -> str:
+    from ..training.data import LABELS
+
+    if value in LABELS or (value.startswith("teacher:") and len(value) > len("teacher:")):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(LABELS)} or teacher:METHOD")
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -21,6 +21,9 @@ clean image out of its centre (for a degraded copy: the clean face it was made f
 face (the MagFace observation), which the centre cosine of a clean face only partly reflects.
 ``labels="sdd"``: SDD-FIQA labels (Ou et al., sampled Eq. 8 with m=24, K=12, seeded) over all clean and
 degraded faces, scaled from [0, 100] to [0, 1], so the small regressors can learn the SDD target.
+``labels="teacher:METHOD"``: distillation: any registered quality method scores every clean and
+degraded 112×112 crop, and its scores' percentile ranks on ``(0, 1)`` are the labels (a rank target
+is what the EDC judges, and it is flat, so a big teacher's scale never matters).
 """
 from __future__ import annotations
 
@@ -390,8 +393,8 @@ def build_training_set(
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown degradation profile {profile!r}; choose from {sorted(PROFILES)}")
-    if labels not in LABELS:
-        raise ValueError(f"unknown labels {labels!r}; choose from {LABELS}")
+    if labels not in LABELS and not labels.startswith("teacher:"):
+        raise ValueError(f"unknown labels {labels!r}; choose from {LABELS} or teacher:METHOD")
     faces = embed_folder(root, pack, recognizer, threads, limit_per_identity, identities, cache, progress)
     parts = [_CACHE_VERSION, [str(p) for p in faces.paths], pack, recognizer, size, degrade_copies, seed]
     if (profile, labels) != ("v1", "center"):  # keeps the keys of earlier caches valid
@@ -409,6 +412,7 @@ def build_training_set(
     if norms and profile != "v2":
         raise ValueError("labels='center-loo-norm' needs profile='v2' (its copies are regenerated from the seed)")
     rng = np.random.default_rng(seed)
+    teach: List[np.ndarray] = []  # the full-size degraded crops, for a teacher
     rec = _recognizer(recognizer, threads) if degrade_copies > 0 and profile == "v1" else None
     for c in range(degrade_copies):
         if profile == "v1":
@@ -421,6 +425,7 @@ def build_training_set(
             if norms:
                 norms.append(_norms(faces, dc, f"v2-{seed}-{c}", recognizer, threads, cache))
         crops.append(resize_crops(dc, size))
+        teach.append(dc)
         src.append(np.arange(n))
         desc.append(dd.astype(object))
         log.info("degraded copy %d/%d embedded", c + 1, degrade_copies)
@@ -429,7 +434,9 @@ def build_training_set(
     ids = faces.identities[all_src]
     clean = np.concatenate([np.ones(n, bool)] + [np.zeros(n, bool)] * degrade_copies)
     exclude = all_src if labels.startswith("center-loo") else None  # clean face i sits at row i
-    if labels == "sdd":
+    if labels.startswith("teacher:"):
+        q = teacher_labels(labels.split(":", 1)[1], [faces.crops] + teach)
+    elif labels == "sdd":
         from ..labelers.sdd import sdd_labels
 
         q = sdd_labels(all_emb, ids, mode="sampled", seed=seed) / 100.0
@@ -444,6 +451,21 @@ def build_training_set(
         ts.save(path)
         log.info("cached training set (%d samples) in %s", len(ts.labels), path)
     return ts
+
+
+def teacher_labels(method: str, crop_sets: Sequence[np.ndarray], batch: int = 256) -> np.ndarray:
+    """Percentile ranks in ``(0, 1)`` of ``method``'s scores over all ``crop_sets`` (aligned 112×112 BGR)."""
+    from ..plugins import QUALITY_METHODS
+    from ..quality.base import CropQualityMethod
+
+    teacher = QUALITY_METHODS.create(method)
+    if not isinstance(teacher, CropQualityMethod):
+        raise ValueError(f"teacher {method!r} needs more than the aligned crop (it requires {sorted(teacher.requires)}); "
+                         "degraded copies have only crops: pick a crop-only method, e.g. sdd-regressor or lightqnet")
+    scores = np.concatenate([teacher.score_crops(c[s : s + batch]) for c in crop_sets for s in range(0, len(c), batch)])
+    ranks = np.argsort(np.argsort(scores.astype(np.float64), kind="stable"), kind="stable")
+    log.info("teacher %s labelled %d crops", method, len(scores))
+    return (ranks + 0.5) / len(scores)
 
 
 def split_by_identity(identities: np.ndarray, val_fraction: float = 0.1, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:

@@ -113,3 +113,30 @@ def test_sdd_labels_of_a_real_training_set(shared):
     # degraded copies are, on the whole, worse for recognition than their clean faces
     clean = ts.degradation == ""
     assert ts.labels[clean].mean() > ts.labels[~clean].mean()
+
+
+def test_teacher_labels_are_the_teachers_score_ranks(shared):
+    """``labels="teacher:blur"``: blur scored on the full-size clean and degraded crops, as ranks on (0, 1)."""
+    import os
+
+    from fiqa_plugin.quality.measures import BlurQuality
+    from fiqa_plugin.training.data import _v2_copy, build_training_set, embed_folder
+
+    root = shared / "data" / "celeba"
+    names = sorted(os.listdir(root))[:3]
+    ts = build_training_set(root, size=64, degrade_copies=1, seed=2, identities=names, limit_per_identity=5,
+                            cache=False, profile="v2", labels="teacher:blur")
+    faces = embed_folder(root, identities=names, limit_per_identity=5, cache=False)
+    copy, _ = _v2_copy(faces, 2, 0)
+    blur = np.concatenate([BlurQuality().score_crops(faces.crops), BlurQuality().score_crops(copy)])
+    n = len(blur)
+    assert n == len(ts.labels) == 2 * len(faces.crops)
+    want = (np.argsort(np.argsort(blur, kind="stable"), kind="stable") + 0.5) / n
+    assert ts.labels == pytest.approx(want.astype(np.float32), abs=1e-6)
+    assert sorted(ts.labels) == pytest.approx((np.arange(n) + 0.5) / n, abs=1e-6)  # flat: every rank once
+    with pytest.raises(ValueError, match="crop-only"):
+        build_training_set(root, size=64, degrade_copies=0, identities=names, limit_per_identity=2, cache=False,
+                           labels="teacher:embedding-norm")
+    with pytest.raises(ValueError, match="teacher:METHOD"):
+        build_training_set(root, size=64, degrade_copies=0, identities=names, limit_per_identity=2, cache=False,
+                           labels="teacher")
