@@ -65,7 +65,7 @@ def command_line(args: argparse.Namespace) -> str:
         if k in ("data", "out", "func", "command", "verbose") or v is None or v is False:
             continue
         flag = "--" + k.replace("_", "-")
-        parts += [flag] if v is True else [flag, str(v)]
+        parts += [flag] if v is True else [flag, *map(str, v)] if isinstance(v, (list, tuple)) else [flag, str(v)]
     return " ".join(parts)
 
 
