@@ -70,6 +70,8 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seeds and args.arch != "sdd-regressor":
+        raise ValueError(f"--seeds trains a seed ensemble of the sdd-regressor only; for {args.arch} use --seed N")
     if args.arch in ("sdd-regressor", "embedding-head"):
         from ..training.regressors import run as run_regressor
 

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace, command: str) -> str:
     rec_path = RECOGNIZERS.create(args.recognizer, threads=1).model_path
     epochs, bs = _opt(args, "epochs"), _opt(args, "batch_size")
     lr, wd = _opt(args, "lr"), _opt(args, "weight_decay")
-    seeds = args.seeds if args.arch == "sdd-regressor" and args.seeds else [args.seed]
+    seeds = args.seeds or [args.seed]
     members, hists = [], []
     for seed in seeds:
         # a seed ensemble trains each member in its own folder: own degraded copies, own held-out identities

@@ -121,6 +121,9 @@ def test_sdd_regressor_seed_ensemble_is_the_mean_of_its_members(fiqa, small_fold
     assert fiqa(["train", str(small_folder), "--arch", "sdd-regressor", "--out", str(run), "--tag", "t",
                  "--seeds", "0", "1", "--degrade-copies", "1", "--degrade-profile", "v2", "--val-fraction", "0.34",
                  "--epochs", "1"]) == 0
+    for arch in ("embedding-head", "tinyfqnet"):  # seed ensembles of the others are not offered: refused, not ignored
+        assert fiqa(["train", str(small_folder), "--arch", arch, "--out", str(tmp_path / "h"), "--seeds", "0", "1"]) == 2
+    assert not (tmp_path / "h").exists()
     info = json.loads((run / "run.json").read_text())
     assert info["members"] == ["seed-0", "seed-1"] and " --seeds 0 1 " in info["command"]
     assert json.loads((run / "sdd-regressor.t.json").read_text())["seeds"] == [0, 1]
