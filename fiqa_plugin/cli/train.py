@@ -51,11 +51,12 @@ def register(sub) -> None:
 
 
 def _labels(value: str) -> str:
-    from ..training.data import LABELS
+    from ..training.data import check_labels
 
-    if value in LABELS or (value.startswith("teacher:") and len(value) > len("teacher:")):
-        return value
-    raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(LABELS)} or teacher:METHOD")
+    try:
+        return check_labels(value)
+    except ValueError as exc:  # argparse shows an ArgumentTypeError's own message
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -393,8 +393,8 @@ def build_training_set(
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown degradation profile {profile!r}; choose from {sorted(PROFILES)}")
-    if labels not in LABELS and not labels.startswith("teacher:"):
-        raise ValueError(f"unknown labels {labels!r}; choose from {LABELS} or teacher:METHOD")
+    check_labels(labels)
+    teacher = crop_teacher(labels.split(":", 1)[1]) if labels.startswith("teacher:") else None
     faces = embed_folder(root, pack, recognizer, threads, limit_per_identity, identities, cache, progress)
     parts = [_CACHE_VERSION, [str(p) for p in faces.paths], pack, recognizer, size, degrade_copies, seed]
     if (profile, labels) != ("v1", "center"):  # keeps the keys of earlier caches valid
@@ -412,7 +412,8 @@ def build_training_set(
     if norms and profile != "v2":
         raise ValueError("labels='center-loo-norm' needs profile='v2' (its copies are regenerated from the seed)")
     rng = np.random.default_rng(seed)
-    teach: List[np.ndarray] = []  # the full-size degraded crops, for a teacher
+    # a teacher scores the full-size crops as they are made, so they need not be kept
+    teacher_scores = [score_in_batches(teacher, faces.crops)] if teacher else []
     rec = _recognizer(recognizer, threads) if degrade_copies > 0 and profile == "v1" else None
     for c in range(degrade_copies):
         if profile == "v1":
@@ -425,7 +426,8 @@ def build_training_set(
             if norms:
                 norms.append(_norms(faces, dc, f"v2-{seed}-{c}", recognizer, threads, cache))
         crops.append(resize_crops(dc, size))
-        teach.append(dc)
+        if teacher:
+            teacher_scores.append(score_in_batches(teacher, dc))
         src.append(np.arange(n))
         desc.append(dd.astype(object))
         log.info("degraded copy %d/%d embedded", c + 1, degrade_copies)
@@ -434,8 +436,9 @@ def build_training_set(
     ids = faces.identities[all_src]
     clean = np.concatenate([np.ones(n, bool)] + [np.zeros(n, bool)] * degrade_copies)
     exclude = all_src if labels.startswith("center-loo") else None  # clean face i sits at row i
-    if labels.startswith("teacher:"):
-        q = teacher_labels(labels.split(":", 1)[1], [faces.crops] + teach)
+    if teacher:
+        q = rank_labels(np.concatenate(teacher_scores))
+        log.info("teacher %s labelled %d crops", teacher.name, len(q))
     elif labels == "sdd":
         from ..labelers.sdd import sdd_labels
 
@@ -453,8 +456,15 @@ def build_training_set(
     return ts
 
 
-def teacher_labels(method: str, crop_sets: Sequence[np.ndarray], batch: int = 256) -> np.ndarray:
-    """Percentile ranks in ``(0, 1)`` of ``method``'s scores over all ``crop_sets`` (aligned 112×112 BGR)."""
+def check_labels(labels: str) -> str:
+    """``labels`` if it names a label kind (:data:`LABELS` or ``teacher:METHOD``); else a ValueError naming them."""
+    if labels in LABELS or (labels.startswith("teacher:") and len(labels) > len("teacher:")):
+        return labels
+    raise ValueError(f"unknown labels {labels!r}; choose from {', '.join(LABELS)} or teacher:METHOD")
+
+
+def crop_teacher(method: str):
+    """The registered quality method ``method``, which must score aligned crops alone (degraded copies have no image)."""
     from ..plugins import QUALITY_METHODS
     from ..quality.base import CropQualityMethod
 
@@ -462,9 +472,17 @@ def teacher_labels(method: str, crop_sets: Sequence[np.ndarray], batch: int = 25
     if not isinstance(teacher, CropQualityMethod):
         raise ValueError(f"teacher {method!r} needs more than the aligned crop (it requires {sorted(teacher.requires)}); "
                          "degraded copies have only crops: pick a crop-only method, e.g. sdd-regressor or lightqnet")
-    scores = np.concatenate([teacher.score_crops(c[s : s + batch]) for c in crop_sets for s in range(0, len(c), batch)])
+    return teacher
+
+
+def score_in_batches(method, crops_bgr: np.ndarray, batch: int = 256) -> np.ndarray:
+    """``method.score_crops`` over aligned crops, ``batch`` at a time (bounded memory for big models)."""
+    return np.concatenate([method.score_crops(crops_bgr[s : s + batch]) for s in range(0, len(crops_bgr), batch)])
+
+
+def rank_labels(scores: np.ndarray) -> np.ndarray:
+    """Percentile ranks of ``scores`` in ``(0, 1)``, ties broken by position: a flat label histogram."""
     ranks = np.argsort(np.argsort(scores.astype(np.float64), kind="stable"), kind="stable")
-    log.info("teacher %s labelled %d crops", method, len(scores))
     return (ranks + 0.5) / len(scores)
 
 

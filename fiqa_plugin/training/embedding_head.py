@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .train import ordinal_srcc
+
 log = logging.getLogger(__name__)
 
 
@@ -56,12 +58,6 @@ class HeadTrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     threads: int = 1
-
-
-def _srcc(a: np.ndarray, b: np.ndarray) -> float:
-    ra = np.argsort(np.argsort(a)).astype(np.float64)
-    rb = np.argsort(np.argsort(b)).astype(np.float64)
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def train_head(embeddings: np.ndarray, labels01: np.ndarray, identities: Optional[np.ndarray],
@@ -104,7 +100,7 @@ def train_head(embeddings: np.ndarray, labels01: np.ndarray, identities: Optiona
         rec = {"epoch": epoch + 1, "train_l1": tot / max(len(tr), 1)}
         if len(va):
             p = predict_head(model, x[va])
-            rec.update(val_l1=float(np.mean(np.abs(p - y[va]))), val_srcc=_srcc(p, y[va]))
+            rec.update(val_l1=float(np.mean(np.abs(p - y[va]))), val_srcc=ordinal_srcc(p, y[va]))
         history.append(rec)
     model.eval()
     if out is not None:

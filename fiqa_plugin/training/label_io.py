@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .data import FaceSet, embed_folder, embed_list, identity_images
+from .data import FaceSet, embed_folder, embed_list, identity_images, score_in_batches
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,7 @@ def scores_from_method(method: str, faces: FaceSet, pack: str, recognizer: str) 
 
     m = QUALITY_METHODS.create(method)
     if isinstance(m, CropQualityMethod):
-        return np.concatenate([m.score_crops(faces.crops[s : s + 256]) for s in range(0, len(faces.crops), 256)]
-                              ).astype(np.float64)
+        return score_in_batches(m, faces.crops).astype(np.float64)
     rows = {str(r.source): r.quality for r in QualityScorer(m, mode="largest", pack=pack, recognizer=recognizer)
             .score([str(p) for p in faces.paths]) if r.face_index == 0}
     return np.array([rows.get(str(p), np.nan) for p in faces.paths], np.float64)

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from .onnx_to_torch import OnnxGraphModule
+from .train import ordinal_srcc
 
 log = logging.getLogger(__name__)
 
@@ -158,12 +159,6 @@ class SDDTrainConfig:
     extra: Dict[str, object] = field(default_factory=dict)
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra = np.argsort(np.argsort(a)).astype(np.float64)
-    rb = np.argsort(np.argsort(b)).astype(np.float64)
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def train_sdd_regressor(features: np.ndarray, labels: np.ndarray, identities: np.ndarray,
                         recognizer_path: os.PathLike | str, split: RecognizerSplit, cfg: SDDTrainConfig,
                         out: os.PathLike | str, resume: bool = True, progress: bool = False) -> Tuple[SDDRegressor, List[dict]]:
@@ -216,7 +211,7 @@ def train_sdd_regressor(features: np.ndarray, labels: np.ndarray, identities: np
             nb += 1
         pred = predict(model, features[va])
         rec = {"epoch": epoch + 1, "train_huber": tot / max(nb, 1), "val_mae": float(np.mean(np.abs(pred - labels[va]))),
-               "val_srcc": _spearman(pred, labels[va]), "seconds": time.time() - t0}
+               "val_srcc": ordinal_srcc(pred, labels[va]), "seconds": time.time() - t0}
         history.append(rec)
         log.info("epoch %d: %s", epoch + 1, rec)
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "history": history,

@@ -80,6 +80,13 @@ def to_input(crops_bgr: np.ndarray, mean: float = 127.5, std: float = 127.5) -> 
     return (x - mean) / std
 
 
+def ordinal_srcc(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman correlation on ordinal ranks (ties broken by position): the regressors' checkpoint criterion."""
+    ra = np.argsort(np.argsort(a)).astype(np.float64)
+    rb = np.argsort(np.argsort(b)).astype(np.float64)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
 def correlations(pred: np.ndarray, target: np.ndarray) -> Dict[str, float]:
     """Spearman (SRCC) and Pearson (PLCC) correlation."""
     from scipy.stats import pearsonr, spearmanr
