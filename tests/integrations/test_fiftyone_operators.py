@@ -54,12 +54,17 @@ def test_export_operator(tmp_path, make_dataset, lfw20):
     assert res.result["config"].endswith("lightqnet.dm100.json")
 
 
-def test_delegated_compute(make_dataset, lfw20, bad_files):
-    ds = make_dataset(lfw20[:6] + bad_files[:1])
+def _queue_blur_compute(ds):
+    """Queue (not run) compute_face_quality with blur into field ``q``, as the App's "delegate" does."""
     res = foo.execute_operator(f"{URI}/compute_face_quality", ctx={"dataset": ds.name, "request_delegation": True,
         "params": {"method": "blur", "quality_field": "q", "detect_faces": True, "faces_field": "",
                    "batch_size": 4, "skip_existing": True}})
     assert res.delegated
+
+
+def test_delegated_compute(make_dataset, lfw20, bad_files):
+    ds = make_dataset(lfw20[:6] + bad_files[:1])
+    _queue_blur_compute(ds)
     ds.reload()
     assert not ds.has_sample_field("q")  # only queued so far
     svc = DelegatedOperationService()
@@ -84,10 +89,7 @@ def test_delegated_job_runs_in_a_separate_fiftyone_delegated_launch(make_dataset
     from pathlib import Path
 
     ds = make_dataset(lfw20[:4] + bad_files[:1])
-    res = foo.execute_operator(f"{URI}/compute_face_quality", ctx={"dataset": ds.name, "request_delegation": True,
-        "params": {"method": "blur", "quality_field": "q", "detect_faces": True, "faces_field": "",
-                   "batch_size": 4, "skip_existing": True}})
-    assert res.delegated
+    _queue_blur_compute(ds)
     svc = DelegatedOperationService()
     (op,) = svc.get_queued_operations(operator=f"{URI}/compute_face_quality", dataset_name=ds.name)
     cli = Path(sys.executable).with_name("fiftyone")

@@ -21,14 +21,8 @@ def fiqa(monkeypatch, tmp_path):
 
 
 @pytest.fixture()
-def small_folder(shared, tmp_path):
-    root = shared / "data" / "celeba"
-    out = tmp_path / "faces"
-    for name in sorted(os.listdir(root))[:3]:
-        (out / name).mkdir(parents=True)
-        for f in sorted(os.listdir(root / name))[:5]:
-            os.symlink(root / name / f, out / name / f)
-    return out
+def small_folder(celeba_subset):
+    return celeba_subset(3, 5)
 
 
 def _rows(path):

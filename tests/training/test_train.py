@@ -45,3 +45,13 @@ def test_resume_refuses_other_config(small_trainset, tmp_path):
     train(small_trainset, _cfg(epochs=1), tmp_path / "r")
     with pytest.raises(ValueError, match="different config"):
         train(small_trainset, _cfg(epochs=1, lr=0.1), tmp_path / "r")
+
+
+def test_ordinal_srcc_by_hand():
+    """Spearman by the textbook formula 1 − 6·Σd²/(n(n²−1)): ranks 0,1,2,3 vs 0,2,1,3 give Σd² = 2, so 0.8;
+    ties are broken by position (ordinal ranks), not averaged."""
+    from fiqa_plugin.training.train import ordinal_srcc
+
+    assert ordinal_srcc(np.array([1.0, 2, 3, 4]), np.array([10.0, 30, 20, 40])) == pytest.approx(0.8)
+    assert ordinal_srcc(np.array([1.0, 2, 3, 4]), np.array([4.0, 3, 2, 1])) == pytest.approx(-1.0)
+    assert ordinal_srcc(np.array([5.0, 5, 1]), np.array([1.0, 2, 0])) == pytest.approx(1.0)  # tie → position order

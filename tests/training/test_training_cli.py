@@ -19,15 +19,8 @@ def fiqa(monkeypatch, tmp_path):
 
 
 @pytest.fixture()
-def small_folder(shared, tmp_path):
-    root = shared / "data" / "celeba"
-    assert root.is_dir(), f"{root} missing (see shared/README.md)"
-    out = tmp_path / "faces"
-    for name in sorted(os.listdir(root))[:4]:
-        (out / name).mkdir(parents=True)
-        for f in sorted(os.listdir(root / name))[:6]:
-            os.symlink(root / name / f, out / name / f)
-    return out
+def small_folder(celeba_subset):
+    return celeba_subset(4, 6)
 
 
 def test_label_train_export(fiqa, small_folder, tmp_path):
