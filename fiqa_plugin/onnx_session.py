@@ -5,6 +5,7 @@ import os
 from typing import Optional, Union
 
 import onnxruntime as ort
+from .errors import MissingAssetError
 
 #: Environment variable that sets the default intra-op threads of every session.
 THREADS_ENV = "FIQA_THREADS"
@@ -23,7 +24,7 @@ def make_session(model_path: Union[str, bytes], threads: Optional[int] = None) -
     ``model_path`` may also be a serialised model (``bytes``), e.g. a graph composed in memory.
     """
     if not isinstance(model_path, (bytes, bytearray)) and not os.path.exists(model_path):
-        raise FileNotFoundError(f"ONNX model not found: {model_path}")
+        raise MissingAssetError(f"ONNX model not found: {model_path}")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or default_threads()
     opts.inter_op_num_threads = 1

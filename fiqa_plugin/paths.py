@@ -10,16 +10,14 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from .errors import MissingAssetError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"
 SHARED_ENV = "FIQA_SHARED"
 INSIGHTFACE_ROOT_ENV = "FIQA_INSIGHTFACE_ROOT"
 MODELS_ENV = "FIQA_MODELS_DIR"
-
-
-class MissingAssetError(FileNotFoundError):
-    """A required model or data file is absent; the message says how to provide it."""
 
 
 def shared_dir(required: bool = True) -> Optional[Path]:

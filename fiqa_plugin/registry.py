@@ -10,6 +10,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, TypeVar
 
+from .errors import UnknownNameError, UsageError
+
 T = TypeVar("T")
 
 
@@ -23,13 +25,6 @@ class Entry(Generic[T]):
     tags: Dict[str, Any] = field(default_factory=dict)
 
 
-class UnknownNameError(KeyError):
-    """Raised for a name that is not registered; the message suggests close matches."""
-
-    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
-        return str(self.args[0])
-
-
 class Registry(Generic[T]):
     """A registry of named factories for one kind of object."""
 
@@ -38,13 +33,20 @@ class Registry(Generic[T]):
         self._entries: Dict[str, Entry[T]] = {}
         self._loader = loader
         self._loaded = loader is None
+        self._loading = False  # guards re-entry: a loader's own registrations query the registry
 
     def _ensure_loaded(self) -> None:
         # Plugins are loaded lazily so importing the package stays cheap.
-        if not self._loaded:
-            self._loaded = True
+        # _loaded is set only after the loader returns, so a loader that raised is retried
+        # on the next query instead of leaving the registry empty for the process.
+        if not self._loaded and not self._loading:
             assert self._loader is not None
-            self._loader()
+            self._loading = True
+            try:
+                self._loader()
+                self._loaded = True
+            finally:
+                self._loading = False
 
     def register(
         self,
@@ -67,11 +69,9 @@ class Registry(Generic[T]):
     ) -> None:
         """Register ``factory`` under ``name`` (the non-decorator form)."""
         if not name or not isinstance(name, str):
-            raise ValueError(f"{self.kind} names must be non-empty strings, got {name!r}")
+            raise UsageError(f"{self.kind} names must be non-empty strings, got {name!r}")
         if name in self._entries and not replace:
-            raise ValueError(
-                f"{self.kind} {name!r} is already registered; pass replace=True to override it"
-            )
+            raise UsageError(f"{self.kind} {name!r} is already registered", hint="pass replace=True to override it")
         doc = (factory.__doc__ or "").strip().splitlines()
         self._entries[name] = Entry(name, factory, summary or (doc[0] if doc else ""), dict(tags))
 

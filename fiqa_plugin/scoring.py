@@ -18,6 +18,7 @@ from .faces.pipeline import Face, FaceMode, FacePipeline, ImageFaces
 from .plugins import QUALITY_METHODS, RECOGNIZERS
 from .quality.base import QualityMethod
 from .recognizers.base import Recognizer
+from .errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class QualityScorer:
         self.method = resolve_method(method)
         self.mode = FaceMode(mode)
         if "detection" in self.method.requires and self.mode is FaceMode.ALIGNED:
-            raise ValueError(
+            raise UsageError(
                 f"quality method {self.method.name!r} needs detector landmarks; "
                 "use mode='largest' or 'all' instead of pre-aligned input"
             )

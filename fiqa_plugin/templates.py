@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from .errors import MissingAssetError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def degrade(crop: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray
         y, x = int(rng.integers(h // 5, h - bh)), int(rng.integers(0, w - bw + 1))
         out[y : y + bh, x : x + bw] = rng.integers(0, 256, 3, dtype=np.uint8) if rng.random() < 0.5 else 0
         return out
-    raise ValueError(f"unknown degradation {kind!r}; choose from {DEGRADATIONS}")
+    raise UsageError(f"unknown degradation {kind!r}; choose from {DEGRADATIONS}")
 
 
 def random_degradation(crop: np.ndarray, rng: np.random.Generator, p: float = 0.5,
@@ -128,7 +129,7 @@ def make_protocol(identities: np.ndarray, template_size: int, draws: int = 3, se
     tid_arr = np.asarray(tid, np.int64)
     n = len(templates)
     if n == 0:
-        raise ValueError(f"no identity has the {2 * template_size} faces two templates of {template_size} need")
+        raise UsageError(f"no identity has the {2 * template_size} faces two templates of {template_size} need")
     i, j = np.triu_indices(n, k=1)
     diff = tid_arr[i] != tid_arr[j]
     i, j = i[diff], j[diff]
@@ -174,7 +175,7 @@ def aggregate(embeddings: np.ndarray, quality: Optional[np.ndarray], strategy: s
         n = 1 if strategy == "random-1" else min(k, len(e))
         return _unit(e[rng.choice(len(e), n, replace=False)].mean(0))
     if quality is None:
-        raise ValueError(f"strategy {strategy!r} needs qualities")
+        raise UsageError(f"strategy {strategy!r} needs qualities")
     if strategy in ("top-1", "top-k"):
         return _unit(e[select_top_k(quality, 1 if strategy == "top-1" else k)].mean(0))
     if strategy == "weighted":
@@ -182,7 +183,7 @@ def aggregate(embeddings: np.ndarray, quality: Optional[np.ndarray], strategy: s
         if w.sum() <= 0:
             return _unit(e.mean(0))
         return _unit((w[:, None] * e).sum(0) / len(e))
-    raise ValueError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}")
+    raise UsageError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}")
 
 
 def template_vectors(faces: FaceSet, protocol: Protocol, strategy: str, method: Optional[str] = None,
@@ -274,7 +275,7 @@ def identity_folders(folder: os.PathLike | str, min_images: int, max_images: int
     out = {}
     root = Path(folder)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a folder of <identity>/<image> files")
+        raise MissingAssetError(f"{root} is not a folder of <identity>/<image> files")
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         imgs = sorted(str(f) for f in d.iterdir() if f.suffix.lower() in exts)
         if len(imgs) < min_images:
@@ -286,7 +287,7 @@ def identity_folders(folder: os.PathLike | str, min_images: int, max_images: int
         keep = sorted(rng.choice(sorted(out), max_identities, replace=False).tolist())
         out = {n: out[n] for n in keep}
     if not out:
-        raise ValueError(f"no identity folder in {root} has ≥{min_images} images")
+        raise UsageError(f"no identity folder in {root} has ≥{min_images} images")
     return out
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 import shlex
 from pathlib import Path
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 PARITY_TOLERANCE = 1e-5
@@ -104,7 +105,7 @@ def run_train(args: argparse.Namespace) -> int:
     from ..training.ensemble.train import EnsembleConfig, train_ensemble
 
     if (args.data is None) == (args.labels is None):
-        raise ValueError("give either DATA (identity folder, pseudo-labels) or --labels CSV, not both or neither")
+        raise UsageError("give either DATA (identity folder, pseudo-labels) or --labels CSV, not both or neither")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     d = {"root": str(Path(args.data).resolve()) if args.data else None, "labels": args.labels and str(Path(args.labels).resolve()),
@@ -166,7 +167,7 @@ def run_export(args: argparse.Namespace) -> int:
     x = to_input(data.crops[val[:256]], cfg.mean, cfg.std)
     par = parity(ship, onnx_path, x)
     if par >= PARITY_TOLERANCE:
-        raise ValueError(f"exported ONNX differs from torch by {par:.2e} (>= {PARITY_TOLERANCE})")
+        raise UsageError(f"exported ONNX differs from torch by {par:.2e} (>= {PARITY_TOLERANCE})")
     rounding = rounding_effect(model, ship, x)
     q = OnnxQualityModel.from_config(json_path, threads=cfg.threads).score_crops(data.crops[val])
     export_cmd = " ".join(["fiqa", "ensemble", "export", args.run, "--tag", args.tag]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def read_pairs(path: str, images: Optional[str]) -> Tuple[List[str], List[str], 
         rows = list(csv.DictReader(fh))
     need = {"a", "b", "genuine"}
     if not rows or not need <= set(rows[0]):
-        raise ValueError(f"{path}: expected an LFW pairs.txt or a CSV with columns a,b,genuine[,similarity]")
+        raise UsageError(f"{path}: expected an LFW pairs.txt or a CSV with columns a,b,genuine[,similarity]")
     base = Path(images) if images else Path(path).parent
     resolve = (lambda s: s if os.path.isabs(s) else str(base / s))
     gen = np.array([r["genuine"].strip().lower() in ("1", "true", "yes", "same") for r in rows])
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     a_abs, b_abs = [os.path.abspath(p) for p in a], [os.path.abspath(p) for p in b]
     missing = sorted({p for p in a_abs + b_abs if p not in qual})
     if len(missing) == len(set(a_abs + b_abs)):
-        raise ValueError(f"none of the pair images is in {args.scores}: score them first, e.g. "
+        raise UsageError(f"none of the pair images is in {args.scores}: score them first, e.g. "
                          f"`fiqa score <image folder> --out {args.scores}`")
     if missing:
         log.warning("%d pair images have no score in %s: they get the lowest quality", len(missing), args.scores)

@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 PARITY_TOLERANCE = 1e-5
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     d = meta["data"]
     name = args.name or cfg.arch
     if not name.replace("_", "").replace("-", "").isalnum():
-        raise ValueError(f"--name {name!r}: use letters, digits, '_' and '-' only (the method is named <name>.<tag>)")
+        raise UsageError(f"--name {name!r}: use letters, digits, '_' and '-' only (the method is named <name>.<tag>)")
     profile, labels = d.get("profile", "v1"), d.get("labels", "center")
     kind = "SDD labels (Ou et al.)" if labels == "sdd" else "centre labels (Peng et al.)"
     summary = args.summary or (f"{cfg.arch} regressor of {d['recognizer']} {kind}, trained on "
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     vi = np.flatnonzero(val)
     parity = onnx_parity(model, paths["onnx"], ts.crops[vi[:256]], cfg.mean, cfg.std)
     if parity >= PARITY_TOLERANCE:
-        raise ValueError(f"exported ONNX differs from torch by {parity:.2e} (>= {PARITY_TOLERANCE})")
+        raise UsageError(f"exported ONNX differs from torch by {parity:.2e} (>= {PARITY_TOLERANCE})")
     q = OnnxQualityModel.from_config(paths["json"], threads=1).score_crops(ts.crops[vi])
     clean = ts.degradation[vi] == ""
     c_all = correlations(q, ts.labels[vi])

@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 COLUMNS = ["path", "identity", "quality", "status"]
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from .progress import progress_bar
 
     if args.method == "optimize" and not (args.scores or args.initial_method):
-        raise ValueError("--method optimize refines existing scores: pass --scores CSV or --initial-method NAME")
+        raise UsageError("--method optimize refines existing scores: pass --scores CSV or --initial-method NAME")
     with progress_bar(len(items_of(args.data)), f"fiqa label ({args.recognizer})") as cb:
         faces = embed_items(args.data, args.pack, args.recognizer, args.threads, cache=not args.no_cache, progress=cb)
     if args.method == "center":

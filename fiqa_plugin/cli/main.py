@@ -7,6 +7,8 @@ import logging
 import sys
 from typing import List, Optional
 
+from ..errors import FiqaError
+
 # One module per sub-command; each defines register(subparsers) and sets func=run.
 COMMANDS = ["methods", "score", "evaluate", "label", "train", "export", "templates", "ensemble"]
 
@@ -28,8 +30,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (KeyError, ValueError, FileNotFoundError) as exc:
-        # Errors that carry their own fix are shown as one line, not a traceback.
+    except FiqaError as exc:
+        # User errors carry their own fix and print as one line; anything else is a bug
+        # and keeps its traceback.
         logging.getLogger("fiqa").debug("details", exc_info=True)
         print(f"fiqa {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.seeds and args.arch != "sdd-regressor":
-        raise ValueError(f"--seeds trains a seed ensemble of the sdd-regressor only; for {args.arch} use --seed N")
+        raise UsageError(f"--seeds trains a seed ensemble of the sdd-regressor only; for {args.arch} use --seed N")
     if args.arch in ("sdd-regressor", "embedding-head"):
         from ..training.regressors import run as run_regressor
 

@@ -27,6 +27,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from .verification import _as_scores, allowed_false_matches, fmr_at_threshold, threshold_at_fmr
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def pair_quality(qa, qb, combine: Union[str, Callable] = "min") -> np.ndarray:
     try:
         return _COMBINERS[combine](a, b)
     except KeyError:
-        raise ValueError(f"unknown combine {combine!r}; use one of {sorted(_COMBINERS)} or a callable") from None
+        raise UsageError(f"unknown combine {combine!r}; use one of {sorted(_COMBINERS)} or a callable") from None
 
 
 def _check_inputs(scores, is_genuine, quality):
@@ -88,9 +89,9 @@ def _check_inputs(scores, is_genuine, quality):
     g = np.asarray(is_genuine, dtype=bool).ravel()
     q = np.asarray(quality, dtype=np.float64).ravel()
     if not (s.shape == g.shape == q.shape):
-        raise ValueError(f"scores, is_genuine and quality differ in length: {s.size}, {g.size}, {q.size}")
+        raise UsageError(f"scores, is_genuine and quality differ in length: {s.size}, {g.size}, {q.size}")
     if np.isnan(q).any():
-        raise ValueError("quality contains NaN: drop or impute those pairs first")
+        raise UsageError("quality contains NaN: drop or impute those pairs first")
     return s, g, q
 
 
@@ -105,14 +106,14 @@ def compute_edc(scores, is_genuine, quality, fmr: float = 1e-3,
     imp = s[~g]
     if threshold is None:
         if imp.size == 0:
-            raise ValueError("no impostor pairs to fix the threshold on; pass threshold=")
+            raise UsageError("no impostor pairs to fix the threshold on; pass threshold=")
         t, fmr_target = threshold_at_fmr(imp, fmr), float(fmr)
     else:
         t, fmr_target = float(threshold), float("nan")
     gs, gq = s[g], q[g]
     n = gs.size
     if n == 0:
-        raise ValueError("no genuine pairs: the FNMR-EDC is undefined")
+        raise UsageError("no genuine pairs: the FNMR-EDC is undefined")
     order = np.argsort(gq, kind="stable")
     gq = gq[order]
     err = gs[order] < t
@@ -140,7 +141,7 @@ def _area(curve: EDCCurve, limit: float, interpolation: str) -> float:
     d = np.asarray(curve.discard_fractions, dtype=np.float64)
     e = np.asarray(curve.errors, dtype=np.float64)
     if d.size == 0 or d[0] != 0:
-        raise ValueError("the curve must start at discard fraction 0")
+        raise UsageError("the curve must start at discard fraction 0")
     if limit <= 0:
         return 0.0
     if interpolation == "step":
@@ -152,7 +153,7 @@ def _area(curve: EDCCurve, limit: float, interpolation: str) -> float:
         x = np.append(d[keep], limit)
         y = np.append(e[keep], np.interp(limit, d, e))
         return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2.0)
-    raise ValueError(f"interpolation must be 'step' or 'linear', got {interpolation!r}")
+    raise UsageError(f"interpolation must be 'step' or 'linear', got {interpolation!r}")
 
 
 def pauc(curve: EDCCurve, discard_limit: float, normalize: bool = True,
@@ -166,7 +167,7 @@ def pauc(curve: EDCCurve, discard_limit: float, normalize: bool = True,
     pair left) make the result NaN.
     """
     if not 0 < discard_limit <= 1:
-        raise ValueError(f"discard_limit must be in (0, 1], got {discard_limit}")
+        raise UsageError(f"discard_limit must be in (0, 1], got {discard_limit}")
     a = _area(curve, discard_limit, interpolation)
     return a / discard_limit if normalize else a
 
@@ -182,7 +183,7 @@ def aoc(curve: EDCCurve, upper: float = 0.95, lower: float = 0.0, normalize: boo
     The integration rule is the same step rule as :func:`pauc` unless ``interpolation="linear"``.
     """
     if not 0 <= lower < upper <= 1:
-        raise ValueError(f"need 0 <= lower < upper <= 1, got {lower}, {upper}")
+        raise UsageError(f"need 0 <= lower < upper <= 1, got {lower}, {upper}")
     integral = _area(curve, upper, interpolation) - _area(curve, lower, interpolation)
     return 1.0 - (integral / (upper - lower) if normalize else integral)
 
@@ -198,13 +199,13 @@ def theoretical_best(curve: Union[EDCCurve, float], n_genuine: int = 10_000) -> 
     """
     if isinstance(curve, EDCCurve):
         if curve.kind != "edc":
-            raise ValueError("theoretical_best is defined for the fixed-threshold FNMR-EDC")
+            raise UsageError("theoretical_best is defined for the fixed-threshold FNMR-EDC")
         n, e = int(curve.n_genuine), int(curve.error_counts[0])
         t, fmr_target, n_imp, fmr_ach = curve.threshold, curve.fmr_target, curve.n_impostor, curve.fmr_achieved
     else:
         e0 = float(curve)
         if not 0 <= e0 <= 1:
-            raise ValueError(f"starting error must be in [0, 1], got {e0}")
+            raise UsageError(f"starting error must be in [0, 1], got {e0}")
         n, e = int(n_genuine), int(round(e0 * n_genuine))
         t, fmr_target, n_imp, fmr_ach = float("nan"), float("nan"), 0, float("nan")
     k = np.arange(min(e, n - 1) + 1)
@@ -228,7 +229,7 @@ def theoretical_best_pauc(start_error: Union[EDCCurve, float], discard_limit: fl
     """
     e0 = start_error.start_error if isinstance(start_error, EDCCurve) else float(start_error)
     if not 0 < discard_limit <= 1:
-        raise ValueError(f"discard_limit must be in (0, 1], got {discard_limit}")
+        raise UsageError(f"discard_limit must be in (0, 1], got {discard_limit}")
     a = min(discard_limit, e0)
     area = a if e0 >= 1.0 else a + (1.0 - e0) * np.log1p(-a)
     area = max(float(area), 0.0)  # log1p rounding can leave -1e-17 for tiny E0
@@ -251,7 +252,7 @@ def erc_refixed_threshold(scores, is_genuine, quality, fmr: float = 1e-3,
     n = s.size
     u = np.asarray(discard_fractions, dtype=np.float64).ravel()
     if u.size == 0 or np.any(u < 0) or np.any(u > 1) or np.any(np.diff(u) < 0):
-        raise ValueError("discard_fractions must be ascending values in [0, 1]")
+        raise UsageError("discard_fractions must be ascending values in [0, 1]")
     order = np.argsort(q, kind="stable")
     s, g, q = s[order], g[order], q[order]
     m = np.minimum(np.floor(u * n * (1.0 + 1e-12)).astype(np.int64), n)

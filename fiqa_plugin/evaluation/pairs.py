@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,15 @@ def parse_lfw_pairs(path: Optional[PathLike] = None, image_root: Optional[PathLi
     root = Path(image_root) if image_root is not None else p.parent / "images"
     lines = [ln.split() for ln in p.read_text().splitlines() if ln.strip()]
     if not lines:
-        raise ValueError(f"{p} is empty")
+        raise InputError(f"{p} is empty")
     head = lines[0]
     try:
         folds, per_side = (1, int(head[0])) if len(head) == 1 else (int(head[0]), int(head[1]))
     except (ValueError, IndexError):
-        raise ValueError(f"{p}: bad header {' '.join(head)!r}; expected '<folds> <pairs per side>'") from None
+        raise InputError(f"{p}: bad header {' '.join(head)!r}; expected '<folds> <pairs per side>'") from None
     body = lines[1:]
     if len(head) > 2 or len(body) != 2 * folds * per_side:
-        raise ValueError(f"{p}: header says {folds} folds x 2 x {per_side} pairs, file has {len(body)} pair lines")
+        raise InputError(f"{p}: header says {folds} folds x 2 x {per_side} pairs, file has {len(body)} pair lines")
     out: List[LFWPair] = []
     for i, tok in enumerate(body):
         fold, pos = divmod(i, 2 * per_side)
@@ -69,9 +70,9 @@ def parse_lfw_pairs(path: Optional[PathLike] = None, image_root: Optional[PathLi
             else:
                 raise ValueError
         except ValueError:
-            raise ValueError(f"{p}:{i + 2}: expected 'Name i j' or 'NameA i NameB j', got {' '.join(tok)!r}") from None
+            raise InputError(f"{p}:{i + 2}: expected 'Name i j' or 'NameA i NameB j', got {' '.join(tok)!r}") from None
         if row.is_genuine != expect_same:
-            raise ValueError(f"{p}:{i + 2}: a {'same' if expect_same else 'different'} pair was expected "
+            raise InputError(f"{p}:{i + 2}: a {'same' if expect_same else 'different'} pair was expected "
                              f"at this position of fold {fold}")
         out.append(row)
     log.debug("parsed %d pairs in %d folds from %s", len(out), folds, p)
@@ -161,11 +162,11 @@ def sample_pairs(identities: Sequence, n_genuine: int, n_impostor: int, seed: in
     """
     labels = np.asarray(identities)
     if labels.ndim != 1:
-        raise ValueError("identities must be one label per item")
+        raise InputError("identities must be one label per item")
     if n_genuine < 0 or n_impostor < 0:
-        raise ValueError("pair counts must be non-negative")
+        raise InputError("pair counts must be non-negative")
     if labels.size > (1 << 31):
-        raise ValueError("too many items for 31-bit pair keys")
+        raise InputError("too many items for 31-bit pair keys")
     rng = np.random.default_rng(seed)
     _, inv = np.unique(labels, return_inverse=True)
     inv = inv.ravel()

@@ -9,6 +9,7 @@ from typing import Mapping, Optional, Union
 import numpy as np
 
 from .edc import EDCCurve, pauc, theoretical_best_pauc
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def plot_edc(curves: Mapping[str, EDCCurve], path: Union[str, os.PathLike], titl
     ``log_y=True`` helps when several curves sit near a small FNMR.
     """
     if not curves:
-        raise ValueError("plot_edc needs at least one curve")
+        raise UsageError("plot_edc needs at least one curve")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

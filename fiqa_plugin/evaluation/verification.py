@@ -18,6 +18,7 @@ import logging
 from typing import Dict, Sequence, Tuple, Union
 
 import numpy as np
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,14 @@ _FLOOR_RTOL = 1e-12
 def _as_scores(x, name: str) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64).ravel()
     if np.isnan(a).any():
-        raise ValueError(f"{name} contains NaN")
+        raise UsageError(f"{name} contains NaN")
     return a
 
 
 def allowed_false_matches(n_impostor: int, fmr: float) -> int:
     """``floor(fmr * n_impostor)``: how many impostor acceptances a target FMR tolerates."""
     if not 0.0 <= fmr <= 1.0:
-        raise ValueError(f"fmr must be in [0, 1], got {fmr}")
+        raise UsageError(f"fmr must be in [0, 1], got {fmr}")
     return int(np.floor(fmr * n_impostor * (1.0 + _FLOOR_RTOL)))
 
 
@@ -53,7 +54,7 @@ def threshold_at_fmr(impostor_scores, fmr: float, warn: bool = True) -> float:
     imp = _as_scores(impostor_scores, "impostor_scores")
     n = imp.size
     if n == 0:
-        raise ValueError("threshold_at_fmr needs at least one impostor score")
+        raise UsageError("threshold_at_fmr needs at least one impostor score")
     k = allowed_false_matches(n, fmr)
     if k >= n:
         return float("-inf")
@@ -79,7 +80,7 @@ def roc(genuine_scores, impostor_scores) -> Tuple[np.ndarray, np.ndarray, np.nda
     gen = np.sort(_as_scores(genuine_scores, "genuine_scores"))
     imp = np.sort(_as_scores(impostor_scores, "impostor_scores"))
     if gen.size == 0 or imp.size == 0:
-        raise ValueError("roc needs genuine and impostor scores")
+        raise UsageError("roc needs genuine and impostor scores")
     thr = np.unique(np.concatenate([gen, imp]))[::-1]
     thr = np.concatenate([[np.inf], thr])
     # Count of scores >= t in an ascending array: n - (number strictly below t).
@@ -97,7 +98,7 @@ def tar_at_far(genuine_scores, impostor_scores,
     gen = _as_scores(genuine_scores, "genuine_scores")
     imp = _as_scores(impostor_scores, "impostor_scores")
     if gen.size == 0 or imp.size == 0:
-        raise ValueError("tar_at_far needs genuine and impostor scores")
+        raise UsageError("tar_at_far needs genuine and impostor scores")
     out: Dict[float, float] = {}
     for far in fars:
         if allowed_false_matches(imp.size, far) < 1:
@@ -140,7 +141,7 @@ def best_threshold(scores, is_genuine) -> Tuple[float, float]:
     s = _as_scores(scores, "scores")
     y = np.asarray(is_genuine, dtype=bool).ravel()
     if s.shape != y.shape or s.size == 0:
-        raise ValueError("scores and is_genuine must be non-empty and of equal length")
+        raise UsageError("scores and is_genuine must be non-empty and of equal length")
     order = np.argsort(s, kind="stable")
     return _best_on_sorted(s[order], y[order])
 
@@ -161,17 +162,17 @@ def verification_accuracy(scores, is_genuine,
         return best_threshold(s, y)[1]
     if isinstance(folds, (int, np.integer)):
         if folds < 2:
-            raise ValueError("need at least 2 folds")
+            raise UsageError("need at least 2 folds")
         perm = np.random.default_rng(seed).permutation(s.size)
         fold_id = np.empty(s.size, dtype=np.int64)
         fold_id[perm] = np.arange(s.size) % int(folds)
     else:
         fold_id = np.asarray(folds).ravel()
         if fold_id.shape != s.shape:
-            raise ValueError("folds must give one fold id per pair")
+            raise UsageError("folds must give one fold id per pair")
     ids = np.unique(fold_id)
     if ids.size < 2:
-        raise ValueError("need at least 2 distinct folds")
+        raise UsageError("need at least 2 distinct folds")
     # One sort serves every fold: a subset of a sorted array is still sorted.
     order = np.argsort(s, kind="stable")
     s, y, fold_id = s[order], y[order], fold_id[order]
@@ -188,6 +189,6 @@ def split_scores(scores, is_genuine) -> Tuple[np.ndarray, np.ndarray]:
     s = _as_scores(scores, "scores")
     y = np.asarray(is_genuine, dtype=bool).ravel()
     if s.shape != y.shape:
-        raise ValueError("scores and is_genuine must have equal length")
+        raise UsageError("scores and is_genuine must have equal length")
     return s[y], s[~y]
 

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ..onnx_session import make_session
+from ..errors import UsageError
 
 
 @dataclass
@@ -65,7 +66,7 @@ class ScrfdDetector:
         self.output_names = [o.name for o in outs]
         n = len(outs)
         if n not in (9, 15):
-            raise ValueError(
+            raise UsageError(
                 f"{model_path}: expected an SCRFD detector with landmarks (9 or 15 outputs), got {n} outputs"
             )
         self.fmc = 3 if n == 9 else 5

@@ -14,6 +14,7 @@ import numpy as np
 from ..imageio import DecodedImage, ImageDecodeError, decode_image
 from .align import ARCFACE_TEMPLATE, align_face
 from .detector import ScrfdDetector
+from ..errors import MissingAssetError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class FacePipeline:
     ) -> None:
         self.mode = FaceMode(mode)
         if self.mode is not FaceMode.ALIGNED and detector is None:
-            raise ValueError(f"face mode {self.mode.value!r} needs a detector; use mode='aligned' for pre-aligned crops")
+            raise UsageError(f"face mode {self.mode.value!r} needs a detector; use mode='aligned' for pre-aligned crops")
         self.detector = detector
         self.max_side = max_side
 
@@ -86,7 +87,7 @@ class FacePipeline:
         d = pack_dir(pack, root)
         dets = sorted(d.glob("det_*.onnx")) or sorted(d.glob("*scrfd*.onnx"))
         if not dets:
-            raise FileNotFoundError(f"no SCRFD detector (det_*.onnx) in model pack {d}")
+            raise MissingAssetError(f"no SCRFD detector (det_*.onnx) in model pack {d}")
         return cls(ScrfdDetector(dets[0], **kw), mode)
 
     def faces_from_array(self, bgr: np.ndarray, source: str = "<array>", scale: float = 1.0) -> ImageFaces:
@@ -176,5 +177,5 @@ def list_images(spec: Union[str, os.PathLike]) -> List[str]:
         return [str(p)]
     matches = sorted(glob.glob(str(spec), recursive=True))
     if not matches:
-        raise FileNotFoundError(f"no images found for {spec!r}: give a folder, a glob pattern or a .txt list file")
+        raise MissingAssetError(f"no images found for {spec!r}: give a folder, a glob pattern or a .txt list file")
     return matches

@@ -36,6 +36,7 @@ from ..faces.pipeline import FaceMode, ImageFaces
 from ..plugins import QUALITY_METHODS
 from ..quality.base import QualityMethod
 from ..scoring import QualityScorer
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def load_model(
     if mode is None:
         mode = "all" if detect_faces else "aligned"
     elif not detect_faces and mode != "aligned":
-        raise ValueError("detect_faces=False means pre-aligned input: mode must be 'aligned'")
+        raise UsageError("detect_faces=False means pre-aligned input: mode must be 'aligned'")
     if isinstance(name, str) and name not in QUALITY_METHODS:
         refresh_user_models()  # trained by another process (e.g. a delegated job) since this one started
     method = QUALITY_METHODS.create(name, **method_kwargs) if isinstance(name, str) else name
@@ -268,14 +269,14 @@ def select_by_quality(
     Unscored samples (``None``) count as lowest. Exactly one criterion must be given."""
     given = [x is not None for x in (threshold, lowest_k, best_k_per)]
     if sum(given) != 1:
-        raise ValueError("give exactly one of threshold, lowest_k, best_k_per")
+        raise UsageError("give exactly one of threshold, lowest_k, best_k_per")
     if threshold is not None:
         return samples.match((F(quality_field) == None) | (F(quality_field) < threshold))  # noqa: E711
     if lowest_k is not None:
         # None sorts first ascending, so failed samples are the first ones reviewed.
         return samples.sort_by(quality_field).limit(int(lowest_k))
     if not group_field:
-        raise ValueError("best_k_per needs a group_field (e.g. the identity field)")
+        raise UsageError("best_k_per needs a group_field (e.g. the identity field)")
     from .fiftyone_labels import group_labels
 
     ids, q = samples.values(["id", quality_field])
@@ -309,7 +310,7 @@ def export_model(name: str, out_dir: Union[str, os.PathLike]) -> Dict[str, str]:
     kind = QUALITY_METHODS.entry(name).tags.get("kind")
     method = QUALITY_METHODS.create(name, threads=1) if kind in ("shipped", "baseline", "user") else None
     if not isinstance(method, OnnxQualityModel):
-        raise ValueError(f"quality method {name!r} is not an ONNX model (nothing to export); "
+        raise UsageError(f"quality method {name!r} is not an ONNX model (nothing to export); "
                          f"measures like blur need no weights")
     cfg = method.config
     out = Path(out_dir)

@@ -18,6 +18,7 @@ import fiftyone as fo
 import numpy as np
 
 from .fiftyone_labels import embed_samples, embeddings_of, group_labels
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def _pairs_from_file(path: str, images: Optional[str], filepaths: Sequence[str])
     rows = [(index.get(os.path.abspath(x)), index.get(os.path.abspath(y))) for x, y in zip(a, b)]
     keep = np.array([i is not None and j is not None for i, j in rows], bool)
     if not keep.any():
-        raise ValueError(f"no pair of {path} has both images in the samples (pairs are matched by file path; "
+        raise UsageError(f"no pair of {path} has both images in the samples (pairs are matched by file path; "
                          f"check --images / images_root)")
     pairs = np.array([r for r, k in zip(rows, keep) if k], np.int64)
     return pairs, gen[keep], (sim[keep] if sim is not None else None), int((~keep).sum())
@@ -94,9 +95,9 @@ def evaluate_edc(
     from ..evaluation.report import edc_report
 
     if (pairs_file is None) == (identity_field is None):
-        raise ValueError("give exactly one of pairs_file (a pairs.txt or a,b,genuine CSV) and identity_field")
+        raise UsageError("give exactly one of pairs_file (a pairs.txt or a,b,genuine CSV) and identity_field")
     if not samples.has_field(quality_field):
-        raise ValueError(f"the samples have no field {quality_field!r}: run compute_quality first")
+        raise UsageError(f"the samples have no field {quality_field!r}: run compute_quality first")
     ids, filepaths = samples.values(["id", "filepath"])
     sim = None
     if pairs_file:
@@ -132,5 +133,5 @@ def evaluate_edc(
 def load_edc(dataset: fo.Dataset, eval_key: str = "edc") -> Dict[str, Any]:
     """The report saved by :func:`evaluate_edc` under ``eval_key``."""
     if eval_key not in dataset.list_runs():
-        raise ValueError(f"dataset {dataset.name!r} has no run {eval_key!r}; runs: {dataset.list_runs()}")
+        raise UsageError(f"dataset {dataset.name!r} has no run {eval_key!r}; runs: {dataset.list_runs()}")
     return dataset.load_run_results(eval_key).report

@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import fiftyone as fo
 import numpy as np
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def default_embeddings_field(recognizer: str) -> str:
 def group_labels(samples: fo.core.collections.SampleCollection, field: str) -> List[Any]:
     """One group key per sample: a Classification's label, a Group's id, or the field's value."""
     if not samples.has_field(field):
-        raise ValueError(f"the samples have no field {field!r} (identity/group field); "
+        raise UsageError(f"the samples have no field {field!r} (identity/group field); "
                          f"fields: {', '.join(sorted(samples.get_field_schema()))}")
     out = []
     for v in samples.values(field):
@@ -138,7 +139,7 @@ def generate_pseudo_labels(
     entry = LABELERS.entry(labeler)  # fail before the slow part on a typo
     needs_init = bool(entry.tags.get("needs_initial_scores"))
     if needs_init and not initial_field:
-        raise ValueError(f"the {labeler!r} labeler refines existing scores: pass initial_field= "
+        raise UsageError(f"the {labeler!r} labeler refines existing scores: pass initial_field= "
                          f"(a quality field, e.g. from compute_quality)")
     groups = group_labels(samples, identity_field)  # checks the field before embedding anything
     total = len(samples)

@@ -18,6 +18,7 @@ import fiftyone as fo
 import numpy as np
 
 from .fiftyone_labels import group_labels, largest_faces
+from ..errors import ModelError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +86,14 @@ def train_quality_model(
     from ..training.train import TrainConfig, train
 
     if arch not in ARCHS:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {ARCHS}")
+        raise UsageError(f"unknown architecture {arch!r}; choose one of {ARCHS}")
     if not tag or not all(ch.isalnum() or ch in "-_" for ch in tag):
-        raise ValueError(f"tag {tag!r} must be non-empty letters, digits, '-' or '_' (the model is named {arch}.<tag>)")
+        raise UsageError(f"tag {tag!r} must be non-empty letters, digits, '-' or '_' (the model is named {arch}.<tag>)")
     name = f"{arch}.{tag}"
     if name in QUALITY_METHODS and QUALITY_METHODS.entry(name).tags.get("kind") != "user":
-        raise ValueError(f"{name} is a built-in quality method; choose another tag")
+        raise UsageError(f"{name} is a built-in quality method; choose another tag")
     if identity_field is None and sampling != "none":
-        raise ValueError("sampling 'smooth'/'random' needs identity_field (images per identity); pass sampling='none'")
+        raise UsageError("sampling 'smooth'/'random' needs identity_field (images per identity); pass sampling='none'")
     out_dir = Path(models_dir) if models_dir else user_models_dir(create=True)
     run_dir = out_dir / "runs" / name
     params = {"dataset": samples._dataset.name, "label_field": label_field, "identity_field": identity_field,
@@ -102,7 +103,7 @@ def train_quality_model(
     if overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
     if spec.exists() and json.loads(spec.read_text()) != params:
-        raise ValueError(f"{run_dir} holds a run of {name} with other settings; pass overwrite=True "
+        raise UsageError(f"{run_dir} holds a run of {name} with other settings; pass overwrite=True "
                          f"(or choose another tag) to start over")
     run_dir.mkdir(parents=True, exist_ok=True)
     spec.write_text(json.dumps(params, indent=2) + "\n")
@@ -120,7 +121,7 @@ def train_quality_model(
     y = np.array(labels, np.float64)
     keep = ok & np.isfinite(y) & np.array([g is not None for g in groups], bool)
     if keep.sum() < 4:
-        raise ValueError(f"only {int(keep.sum())} samples have a face and a finite {label_field!r}: too few to train")
+        raise UsageError(f"only {int(keep.sum())} samples have a face and a finite {label_field!r}: too few to train")
     y = y[keep]
     lo, hi = float(y.min()), float(y.max())
     scaled = lo < 0.0 or hi > 1.0
@@ -156,7 +157,7 @@ def train_quality_model(
     ])
     added = register_user_models(directory=out_dir)
     if name not in QUALITY_METHODS:
-        raise RuntimeError(f"{name} was exported to {out_dir} but did not register (is FIQA_MODELS_DIR "
+        raise ModelError(f"{name} was exported to {out_dir} but did not register (is FIQA_MODELS_DIR "
                            f"pointing elsewhere?); registered now: {added}")
     out = {"name": name, "onnx": str(files["onnx"]), "config": str(files["json"]), "card": str(files["md"]),
            "samples": n, "epochs": len(res.history), "onnx_parity": parity}

@@ -41,6 +41,7 @@ from ..faces.pipeline import grid_region
 from ..paths import insightface_root
 from ..quality.base import CropQualityMethod, QualityMethod
 from ..quality.onnx_model import OnnxQualityModel, QualityModelConfig
+from ..errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class FaceAnalysis(_InsightFaceAnalysis):
                 continue
             self.models[model.taskname] = model
         if "detection" not in self.models:
-            raise RuntimeError(f"no face detector left in {self.model_dir} once its quality models are set aside")
+            raise ModelError(f"no face detector left in {self.model_dir} once its quality models are set aside")
         self.det_model = self.models["detection"]
 
     def _resolve_quality(self, spec: Union[str, QualityMethod, None], kw: Dict[str, Any]) -> QualityMethod:

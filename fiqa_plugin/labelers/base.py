@@ -12,6 +12,7 @@ import logging
 from typing import Callable, Optional, Tuple
 
 import numpy as np
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,12 @@ def check_inputs(embeddings: np.ndarray, identities: np.ndarray) -> Tuple[np.nda
     """
     emb = np.asarray(embeddings)
     if emb.ndim != 2:
-        raise ValueError(f"embeddings must be [N, d], got shape {emb.shape}")
+        raise UsageError(f"embeddings must be [N, d], got shape {emb.shape}")
     if emb.dtype != np.float32:
         emb = emb.astype(np.float32)
     ids = np.asarray(identities)
     if ids.ndim != 1 or len(ids) != len(emb):
-        raise ValueError(f"identities must be [N] with N={len(emb)}, got shape {ids.shape}")
+        raise UsageError(f"identities must be [N] with N={len(emb)}, got shape {ids.shape}")
     if len(emb):
         probe = emb[:: max(1, len(emb) // 1000)]
         norms = np.linalg.norm(probe, axis=1)

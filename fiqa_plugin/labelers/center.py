@@ -19,6 +19,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .base import Labeler, Progress, check_inputs, report
+from ..errors import UnknownNameError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +47,24 @@ def cosine_to_unit(c: np.ndarray, mode: str = "clip") -> np.ndarray:
         return (c + 1.0) / 2.0
     if mode == "none":
         return c.copy()
-    raise ValueError(f"mapping must be one of {MAPPINGS}, got {mode!r}")
+    raise UsageError(f"mapping must be one of {MAPPINGS}, got {mode!r}")
 
 
 def _rows_for(identities: np.ndarray, class_index: Union[None, Mapping[Any, int], Sequence[Any]], n_classes: int) -> np.ndarray:
     ids = np.asarray(identities)
     if class_index is None:
         if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError("identities are not integer class indices: pass class_index={identity: row of W}")
+            raise UsageError("identities are not integer class indices: pass class_index={identity: row of W}")
         rows = ids.astype(np.int64)
     else:
         if not isinstance(class_index, Mapping):  # a sequence of row labels: row k belongs to class_index[k]
             class_index = {y: k for k, y in enumerate(class_index)}
         missing = sorted({y for y in ids.tolist() if y not in class_index}, key=str)
         if missing:
-            raise KeyError(f"{len(missing)} identities have no row in class_index, e.g. {missing[:5]}")
+            raise UnknownNameError(f"{len(missing)} identities have no row in class_index, e.g. {missing[:5]}")
         rows = np.array([class_index[y] for y in ids.tolist()], np.int64)
     if len(rows) and (rows.min() < 0 or rows.max() >= n_classes):
-        raise ValueError(f"class indices must lie in [0, {n_classes}), got {rows.min()}..{rows.max()}")
+        raise UsageError(f"class indices must lie in [0, {n_classes}), got {rows.min()}..{rows.max()}")
     return rows
 
 
@@ -88,16 +89,16 @@ def center_labels(
     has no centre: its label is NaN (logged as a warning).
     """
     if mapping not in MAPPINGS:
-        raise ValueError(f"mapping must be one of {MAPPINGS}, got {mapping!r}")
+        raise UsageError(f"mapping must be one of {MAPPINGS}, got {mapping!r}")
     emb, inv, n_ids = check_inputs(embeddings, identities)
     n, d = emb.shape
     cos = np.empty(n, np.float64)
     if weights is not None:
         if leave_one_out:
-            raise ValueError("leave_one_out applies to mean-embedding centres, not to classifier weights")
+            raise UsageError("leave_one_out applies to mean-embedding centres, not to classifier weights")
         w = np.asarray(weights, np.float64)
         if w.ndim != 2 or w.shape[1] != d:
-            raise ValueError(f"weights must be [classes, {d}], got {w.shape}")
+            raise UsageError(f"weights must be [classes, {d}], got {w.shape}")
         w = w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
         rows = _rows_for(identities, class_index, len(w))
         for s in range(0, n, chunk_size):
@@ -150,7 +151,7 @@ class CenterLabeler(Labeler):
         chunk_size: int = 8192,
     ) -> None:
         if mapping not in MAPPINGS:
-            raise ValueError(f"mapping must be one of {MAPPINGS}, got {mapping!r}")
+            raise UsageError(f"mapping must be one of {MAPPINGS}, got {mapping!r}")
         self.weights = weights
         self.class_index = class_index
         self.leave_one_out = leave_one_out

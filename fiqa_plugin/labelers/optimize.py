@@ -35,6 +35,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .base import Labeler, Progress, check_inputs, report
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -247,11 +248,11 @@ def optimize_scores(
     q = np.asarray(initial_scores)
     emb, inv, n_ids = check_inputs(embeddings, identities)
     if q.shape != (len(emb),):
-        raise ValueError(f"initial_scores must be [N] with N={len(emb)}, got shape {q.shape}")
+        raise UsageError(f"initial_scores must be [N] with N={len(emb)}, got shape {q.shape}")
     if not np.issubdtype(q.dtype, np.floating):
         q = q.astype(np.float64)
     if clusters < 1 or repetitions < 1:
-        raise ValueError(f"clusters and repetitions must be positive, got {clusters}, {repetitions}")
+        raise UsageError(f"clusters and repetitions must be positive, got {clusters}, {repetitions}")
     out = q.copy()
     ok = np.isfinite(q)
     if ok.sum() < 2:
@@ -296,7 +297,7 @@ class OptimizeLabeler(Labeler):
     def label(self, embeddings: np.ndarray, identities: np.ndarray, *, initial_scores: Optional[np.ndarray] = None,
               progress: Optional[Progress] = None, **kw) -> np.ndarray:
         if initial_scores is None:
-            raise ValueError("the optimize labeler refines existing scores: pass initial_scores=")
+            raise UsageError("the optimize labeler refines existing scores: pass initial_scores=")
         opts = dict(self.opts)
         opts.update(kw)
         return optimize_scores(initial_scores, embeddings, identities, progress=progress, **opts)

@@ -49,6 +49,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .base import Labeler, Progress, check_inputs, minmax_to_100, report
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +158,12 @@ def wasserstein_1d_batched(
     ``ot.wasserstein_1d``.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise UsageError(f"backend must be one of {BACKENDS}, got {backend!r}")
     u = np.asarray(u_values)
     v = np.asarray(v_values)
     batch = u.shape[1:]
     if v.shape[1:] != batch:
-        raise ValueError(f"batch shapes differ: {u.shape} vs {v.shape}")
+        raise UsageError(f"batch shapes differ: {u.shape} vs {v.shape}")
 
     def rows(x, w):
         x2 = x.reshape(x.shape[0], -1).T
@@ -298,9 +299,9 @@ def _sampled_raw(emb, inv, n_ids, m, k, pool, variant, backend, rng, chunk_size,
 
 def _check_options(mode: str, variant: str) -> None:
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        raise UsageError(f"mode must be one of {MODES}, got {mode!r}")
     if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        raise UsageError(f"variant must be one of {VARIANTS}, got {variant!r}")
 
 
 def sdd_labels(
@@ -331,14 +332,14 @@ def sdd_labels(
     _check_options(mode, variant)
     backend = wd_backend or ("numpy" if mode == "sampled" else "pot")
     if backend not in BACKENDS:
-        raise ValueError(f"wd_backend must be one of {BACKENDS}, got {backend!r}")
+        raise UsageError(f"wd_backend must be one of {BACKENDS}, got {backend!r}")
     if m < 1 or k < 1:
-        raise ValueError(f"m and k must be positive, got m={m}, k={k}")
+        raise UsageError(f"m and k must be positive, got m={m}, k={k}")
     emb, inv, n_ids = check_inputs(embeddings, identities)
     if len(emb) == 0:
         return np.zeros(0)
     if n_ids < 2 and variant != "pos_only":
-        raise ValueError("SDD labels need at least two identities (impostor pairs)")
+        raise UsageError("SDD labels need at least two identities (impostor pairs)")
     counts = np.bincount(inv, minlength=n_ids)
     single = int((counts == 1).sum())
     if single and variant != "neg_only":
@@ -350,7 +351,7 @@ def sdd_labels(
         rng = np.random.default_rng(seed)
         pool = m if impostor_pool is None else int(impostor_pool)
         if pool < 1:
-            raise ValueError(f"impostor_pool must be positive, got {pool}")
+            raise UsageError(f"impostor_pool must be positive, got {pool}")
         raw = _sampled_raw(emb, inv, n_ids, m, k, pool, variant, backend, rng, chunk_size, progress)
     return minmax_to_100(raw) if normalize else raw
 

@@ -18,6 +18,7 @@ import logging
 import os
 from pathlib import Path
 from typing import Dict, Optional
+from ..errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,12 @@ def compose_with_recognizer(head_path: os.PathLike | str, recognizer_path: os.Pa
     rec_tensors = {o for n in rec.graph.node for o in n.output}
     missing = [t for t in inputs.values() if t not in rec_tensors]
     if missing:
-        raise ValueError(f"recognizer {recognizer_path} has no tensor(s) {missing}: this head was trained on a "
+        raise ModelError(f"recognizer {recognizer_path} has no tensor(s) {missing}: this head was trained on a "
                          f"different recognizer file")
     head_inputs = [i.name for i in head.graph.input]
     unknown = [h for h in inputs if h not in head_inputs]
     if unknown or len(inputs) != len(head_inputs):
-        raise ValueError(f"compose inputs {sorted(inputs)} must name every head input {head_inputs}")
+        raise ModelError(f"compose inputs {sorted(inputs)} must name every head input {head_inputs}")
     q_out = quality_output or head.graph.output[0].name
     embedding = rec.graph.output[0].name
     # one opset and IR version for both graphs: lift the older one
@@ -86,8 +87,8 @@ def recognizer_path(name: str, expected_file: Optional[str] = None) -> str:
 
     path = getattr(RECOGNIZERS.create(name, threads=1), "model_path", None)
     if not path:
-        raise ValueError(f"recognizer {name!r} has no ONNX file to compose a quality head with")
+        raise ModelError(f"recognizer {name!r} has no ONNX file to compose a quality head with")
     if expected_file and Path(path).name != expected_file:
-        raise ValueError(f"recognizer {name!r} is {Path(path).name}, but this quality head was trained on "
+        raise ModelError(f"recognizer {name!r} is {Path(path).name}, but this quality head was trained on "
                          f"{expected_file}; point the recognizer at that file")
     return str(path)

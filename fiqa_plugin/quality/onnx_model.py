@@ -12,6 +12,9 @@ Config keys (``<arch>.<tag>.json`` beside ``<arch>.<tag>.onnx``)::
       "default": true,                               # also registered as plain "<arch>"
       "summary": "one line shown by `fiqa methods`",
       "batch_size": 256,
+      "input_format": "float",                       # the file takes float input as above; the crop
+                                                     # preprocessing is prepended to the graph at load time
+                                                     # ("uint8_crops": the file already takes uint8 [N,112,112,3] BGR)
       "output": "quality",                           # optional: the output holding the score (default: the first)
       "compose": {"recognizer": "buffalo_sc",        # optional: a head run on a recognizer's tensors,
                   "recognizer_file": "w600k_mbf.onnx",  # composed with it at load time
@@ -33,10 +36,17 @@ from typing import Any, Dict, Optional, Sequence
 import cv2
 import numpy as np
 
+from ..errors import MissingAssetError, ModelError
 from ..onnx_session import make_session
 from .base import CropQualityMethod
+from .preprocess_graph import with_preprocessing
 
 log = logging.getLogger(__name__)
+
+#: ``float``: the ONNX file takes the float tensor the config describes (preprocessing is added at load
+#: time); ``uint8_crops``: the file itself takes uint8 ``[N, 112, 112, 3]`` BGR aligned crops.
+INPUT_FORMATS = ("float", "uint8_crops")
+ALIGNED = 112  # side of the face pipeline's aligned crops
 
 
 @dataclass
@@ -56,6 +66,7 @@ class QualityModelConfig:
     default: bool = False
     summary: str = ""
     batch_size: int = 256
+    input_format: str = "float"
     output: Optional[str] = None
     compose: Optional[Dict[str, Any]] = None
     extra: Dict[str, Any] = field(default_factory=dict)
@@ -77,19 +88,23 @@ class QualityModelConfig:
         known = {k: data.pop(k) for k in list(data) if k in cls.__dataclass_fields__ and k not in ("extra", "path")}
         missing = {"arch", "tag", "file"} - set(known)
         if missing:
-            raise ValueError(f"{path}: quality-model config lacks {sorted(missing)}")
+            raise ModelError(f"{path}: quality-model config lacks {sorted(missing)}")
         layout, channels = known.get("layout", "NCHW").upper(), known.get("channels", "RGB").upper()
         if layout not in ("NCHW", "NHWC") or channels not in ("RGB", "BGR"):
-            raise ValueError(f"{path}: layout must be NCHW/NHWC and channels RGB/BGR, got {layout}/{channels}")
+            raise ModelError(f"{path}: layout must be NCHW/NHWC and channels RGB/BGR, got {layout}/{channels}")
         known.update(layout=layout, channels=channels)
+        if known.get("input_format", "float") not in INPUT_FORMATS:
+            raise ModelError(f"{path}: input_format must be one of {INPUT_FORMATS}, got {known['input_format']!r}")
         comp = known.get("compose")
         if comp is not None and not (isinstance(comp, dict) and "recognizer" in comp and isinstance(comp.get("inputs"), dict)):
-            raise ValueError(f"{path}: 'compose' must be {{\"recognizer\": NAME, \"inputs\": {{head input: recognizer tensor}}}}")
+            raise ModelError(f"{path}: 'compose' must be {{\"recognizer\": NAME, \"inputs\": {{head input: recognizer tensor}}}}")
         return cls(**known, extra=data, path=path)
 
     def save(self, path: os.PathLike | str) -> None:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("extra", "path")}
         d = {k: v for k, v in d.items() if v is not None or k not in ("output", "compose")}
+        if d.get("input_format") == "float":
+            del d["input_format"]  # the default; configs written before it existed stay byte-identical
         d.update(self.extra)
         Path(path).write_text(json.dumps(d, indent=2) + "\n")
 
@@ -101,51 +116,71 @@ class OnnxQualityModel(CropQualityMethod):
         self.config = config
         self.name = config.name
         self.score_range = tuple(config.score_range) if config.score_range else None
-        if config.compose:
-            from .compose import compose_with_recognizer, recognizer_path
-
-            c = config.compose
-            rec = recognizer_path(c["recognizer"], c.get("recognizer_file"))
-            model = compose_with_recognizer(config.model_path, rec, c["inputs"], config.output)
-            self.session = make_session(model.SerializeToString(), threads=threads)
+        self._threads = threads
+        if config.input_format == "float":
+            # Resize, channel order, normalisation and layout run inside the graph (fiqa_plugin/quality/preprocess_graph.py).
+            self._float_model = self._load_float_model(config)
+            self._sessions: Dict[tuple, Any] = {}
+            self.session = self._session((ALIGNED, ALIGNED))
         else:
+            if not config.model_path.exists():
+                raise MissingAssetError(f"ONNX model not found: {config.model_path}")
             self.session = make_session(str(config.model_path), threads=threads)
         outputs = [o.name for o in self.session.get_outputs()]
         want = config.output if config.output and not config.compose else None
         if want is not None and want not in outputs:
-            raise ValueError(f"{config.name}: output {want!r} not in the model's outputs {outputs}")
+            raise ModelError(f"{config.name}: output {want!r} not in the model's outputs {outputs}")
         self._out = outputs.index(want) if want else 0  # composed graphs put the quality first
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size or config.batch_size
         shape = self.session.get_inputs()[0].shape
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
-        self._mean = np.asarray(config.mean, np.float32).reshape(-1)
-        self._scale = 1.0 / np.asarray(config.std, np.float32).reshape(-1)
 
     @classmethod
     def from_config(cls, path: os.PathLike | str, **kw) -> "OnnxQualityModel":
         return cls(QualityModelConfig.load(path), **kw)
 
-    def preprocess(self, crops_bgr: np.ndarray) -> np.ndarray:
-        s = self.config.input_size
-        if crops_bgr.shape[1] != s:
-            interp = cv2.INTER_AREA if crops_bgr.shape[1] > s else cv2.INTER_LINEAR
-            crops_bgr = np.stack([cv2.resize(c, (s, s), interpolation=interp) for c in crops_bgr])
-        x = crops_bgr[..., ::-1] if self.config.channels == "RGB" else crops_bgr
-        x = (x.astype(np.float32) - self._mean) * self._scale
-        if self.config.layout == "NCHW":
-            x = x.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(x)
+    @staticmethod
+    def _load_float_model(config: QualityModelConfig):
+        import onnx
+
+        if config.compose:
+            from .compose import compose_with_recognizer, recognizer_path
+
+            c = config.compose
+            rec = recognizer_path(c["recognizer"], c.get("recognizer_file"))
+            return compose_with_recognizer(config.model_path, rec, c["inputs"], config.output)
+        if not config.model_path.exists():
+            raise MissingAssetError(f"ONNX model not found: {config.model_path}")
+        return onnx.load(str(config.model_path))
+
+    def _session(self, hw: tuple):
+        """The session taking uint8 crops of height × width ``hw`` (built on first use: 112 × 112 from
+        the face pipeline, other sizes only when a caller passes them)."""
+        if hw not in self._sessions:
+            c = self.config
+            model = with_preprocessing(self._float_model, c.input_size, c.layout, c.channels, c.mean, c.std, crop_size=hw)
+            self._sessions[hw] = make_session(model.SerializeToString(), threads=self._threads)
+        return self._sessions[hw]
 
     def _run(self, crops_bgr: np.ndarray, embed: bool):
+        crops_bgr = np.ascontiguousarray(crops_bgr, dtype=np.uint8)
+        hw = tuple(crops_bgr.shape[1:3])
+        if self.config.input_format == "float":
+            session = self._session(hw)
+        else:
+            session = self.session
+            if hw != (ALIGNED, ALIGNED):  # a baked file takes 112 crops only
+                crops_bgr = np.stack([cv2.resize(c, (ALIGNED, ALIGNED), interpolation=cv2.INTER_AREA if hw[0] > ALIGNED
+                                                 else cv2.INTER_LINEAR) for c in crops_bgr])
         step = self.fixed_batch or self.batch_size
         out, emb = [], []
         for i in range(0, len(crops_bgr), step):
-            x = self.preprocess(crops_bgr[i : i + step])
+            x = crops_bgr[i : i + step]
             n = len(x)
             if self.fixed_batch and n < self.fixed_batch:
                 x = np.concatenate([x, np.zeros((self.fixed_batch - n,) + x.shape[1:], x.dtype)])
-            res = self.session.run(None, {self.input_name: x})
+            res = session.run(None, {self.input_name: x})
             out.append(res[self._out].reshape(len(x), -1)[:n, 0])
             if embed:
                 emb.append(res[1][:n])
@@ -159,7 +194,7 @@ class OnnxQualityModel(CropQualityMethod):
     def score_and_embed(self, crops_bgr: np.ndarray) -> tuple:
         """``(quality [N], raw recognizer embedding [N, d])`` from one pass of a composed model."""
         if not self.config.compose:
-            raise ValueError(f"{self.name} is not composed with a recognizer: it yields no embedding")
+            raise ModelError(f"{self.name} is not composed with a recognizer: it yields no embedding")
         return self._run(crops_bgr, True)
 
 

@@ -6,6 +6,7 @@ from typing import Optional
 from ..hookspecs import hookimpl
 from ..paths import pack_dir, shared_path
 from .base import OnnxRecognizer
+from ..errors import MissingAssetError
 
 
 def pack_recognizer(pack: str = "buffalo_sc", root: Optional[str] = None, **kw) -> OnnxRecognizer:
@@ -14,7 +15,7 @@ def pack_recognizer(pack: str = "buffalo_sc", root: Optional[str] = None, **kw) 
     cands = [p for p in sorted(d.glob("*.onnx")) if not p.name.startswith(("det_", "1k3d", "2d106", "genderage"))]
     cands = [p for p in cands if "quality" not in p.name and "fiqa" not in p.name]
     if not cands:
-        raise FileNotFoundError(f"no recognizer ONNX in model pack {d}")
+        raise MissingAssetError(f"no recognizer ONNX in model pack {d}")
     return OnnxRecognizer(cands[0], name=kw.pop("name", f"{pack}"), mean=127.5, std=127.5, rgb=True, **kw)
 
 

@@ -37,6 +37,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from ..errors import MissingAssetError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,12 @@ def identity_images(root: os.PathLike | str) -> List[Tuple[str, str]]:
     keys built from them do not depend on the working directory or how ``root`` was spelled)."""
     root = Path(root).resolve()
     if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a folder of identity sub-folders")
+        raise MissingAssetError(f"{root} is not a folder of identity sub-folders")
     out = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         out += [(str(f), d.name) for f in sorted(d.iterdir()) if f.suffix.lower() in _EXTS and f.is_file()]
     if not out:
-        raise FileNotFoundError(f"no images in identity sub-folders of {root} (expected {root}/<identity>/<image>.jpg)")
+        raise MissingAssetError(f"no images in identity sub-folders of {root} (expected {root}/<identity>/<image>.jpg)")
     return out
 
 
@@ -154,7 +155,7 @@ def embed_list(items: Sequence[Tuple[str, str]], pack: str, recognizer: str, thr
         if progress:
             progress(i + 1, len(items))
     if not crops:
-        raise ValueError(f"no face found in any image of {where}")
+        raise UsageError(f"no face found in any image of {where}")
     c = np.stack(crops)
     emb = np.concatenate([rec.embed(c[s : s + 256]).normed for s in range(0, len(c), 256)])
     return FaceSet(c, emb.astype(np.float32), np.asarray(ids, np.int32), np.asarray(names), np.asarray(paths),
@@ -216,7 +217,7 @@ def degrade(crop: np.ndarray, rng: np.random.Generator, ops: Optional[Sequence[s
     black beyond a straight edge (a face cut by the photo border).
     """
     if profile not in PROFILES:
-        raise ValueError(f"unknown degradation profile {profile!r}; choose from {sorted(PROFILES)}")
+        raise UsageError(f"unknown degradation profile {profile!r}; choose from {sorted(PROFILES)}")
     v2 = profile == "v2"
     ops = list(ops or PROFILES[profile])
     n_ops = 1 + int(rng.random() < 0.5) + int(rng.random() < 0.15) if v2 else 1 + int(rng.random() < 0.4)
@@ -290,7 +291,7 @@ def degrade(crop: np.ndarray, rng: np.random.Generator, ops: Optional[Sequence[s
             x[y0 : y0 + oh, x0 : x0 + ow] = rng.integers(0, 256, 3).astype(np.uint8)
             desc.append(f"occl{oh}x{ow}")
         else:
-            raise ValueError(f"unknown degradation {op!r}; choose from {PROFILES['v2']}")
+            raise UsageError(f"unknown degradation {op!r}; choose from {PROFILES['v2']}")
     return x, "+".join(desc)
 
 
@@ -392,7 +393,7 @@ def build_training_set(
     ``center-loo`` (leave-one-out centres).
     """
     if profile not in PROFILES:
-        raise ValueError(f"unknown degradation profile {profile!r}; choose from {sorted(PROFILES)}")
+        raise UsageError(f"unknown degradation profile {profile!r}; choose from {sorted(PROFILES)}")
     check_labels(labels)
     teacher = crop_teacher(labels.split(":", 1)[1]) if labels.startswith("teacher:") else None
     faces = embed_folder(root, pack, recognizer, threads, limit_per_identity, identities, cache, progress)
@@ -410,7 +411,7 @@ def build_training_set(
     desc = [np.full(n, "", dtype=object)]
     norms = [_norms(faces, faces.crops, "clean", recognizer, threads, cache)] if labels == "center-loo-norm" else []
     if norms and profile != "v2":
-        raise ValueError("labels='center-loo-norm' needs profile='v2' (its copies are regenerated from the seed)")
+        raise UsageError("labels='center-loo-norm' needs profile='v2' (its copies are regenerated from the seed)")
     rng = np.random.default_rng(seed)
     # a teacher scores the full-size crops as they are made, so they need not be kept
     teacher_scores = [score_in_batches(teacher, faces.crops)] if teacher else []
@@ -460,7 +461,7 @@ def check_labels(labels: str) -> str:
     """``labels`` if it names a label kind (:data:`LABELS` or ``teacher:METHOD``); else a ValueError naming them."""
     if labels in LABELS or (labels.startswith("teacher:") and len(labels) > len("teacher:")):
         return labels
-    raise ValueError(f"unknown labels {labels!r}; choose from {', '.join(LABELS)} or teacher:METHOD")
+    raise UsageError(f"unknown labels {labels!r}; choose from {', '.join(LABELS)} or teacher:METHOD")
 
 
 def crop_teacher(method: str):
@@ -470,7 +471,7 @@ def crop_teacher(method: str):
 
     teacher = QUALITY_METHODS.create(method)
     if not isinstance(teacher, CropQualityMethod):
-        raise ValueError(f"teacher {method!r} needs more than the aligned crop (it requires {sorted(teacher.requires)}); "
+        raise UsageError(f"teacher {method!r} needs more than the aligned crop (it requires {sorted(teacher.requires)}); "
                          "degraded copies have only crops: pick a crop-only method, e.g. sdd-regressor or lightqnet")
     return teacher
 

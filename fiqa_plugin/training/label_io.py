@@ -11,6 +11,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .data import FaceSet, embed_folder, embed_list, identity_images, score_in_batches
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +24,12 @@ def read_list(path: os.PathLike | str) -> List[Tuple[str, str]]:
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or not {"path", "identity"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: a list needs 'path' and 'identity' columns, got {reader.fieldnames}")
+            raise InputError(f"{path}: a list needs 'path' and 'identity' columns, got {reader.fieldnames}")
         for row in reader:
             p = Path(row["path"])
             out.append((str(p if p.is_absolute() else base / p), row["identity"]))
     if not out:
-        raise ValueError(f"{path}: no rows")
+        raise InputError(f"{path}: no rows")
     return out
 
 
@@ -58,7 +59,7 @@ def scores_from_csv(path: os.PathLike | str, paths: Sequence[str]) -> np.ndarray
                 got[key] = float(q) if q not in ("", None) else np.nan
     out = np.array([got.get(os.path.abspath(p), np.nan) for p in paths], np.float64)
     if not np.isfinite(out).any():
-        raise ValueError(f"{path}: no score matches the images (the 'path' column must hold the same image paths)")
+        raise InputError(f"{path}: no score matches the images (the 'path' column must hold the same image paths)")
     return out
 
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 from torch import nn
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class OnnxGraphModule(nn.Module):
         produced = {t for n in self.nodes for t in n.output} | set(self.input_names)
         missing = [o for o in self.output_names if o not in produced]
         if missing:
-            raise ValueError(f"outputs {missing} cannot be computed from inputs {self.input_names}")
+            raise UsageError(f"outputs {missing} cannot be computed from inputs {self.input_names}")
         self._param: Dict[str, str] = {}  # tensor name → attribute name on self
         for name in sorted(used & set(inits)):
             arr = inits[name]
@@ -109,7 +110,7 @@ class OnnxGraphModule(nn.Module):
 
     def forward(self, *xs: torch.Tensor):
         if len(xs) != len(self.input_names):
-            raise ValueError(f"expected {len(self.input_names)} inputs ({self.input_names}), got {len(xs)}")
+            raise UsageError(f"expected {len(self.input_names)} inputs ({self.input_names}), got {len(xs)}")
         env: Dict[str, torch.Tensor] = dict(zip(self.input_names, xs))
         last_use: Dict[str, int] = {}
         for i, n in enumerate(self.nodes):

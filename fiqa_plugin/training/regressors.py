@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import numpy as np
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def read_label_csv(path: os.PathLike | str, paths: np.ndarray) -> np.ndarray:
             got[os.path.abspath(row["path"])] = float(q) if q not in ("", None) else np.nan
     out = np.array([got.get(os.path.abspath(p), np.nan) for p in paths], np.float64)
     if not np.isfinite(out).any():
-        raise ValueError(f"{path}: no label matches the training images (paths must be the image paths)")
+        raise UsageError(f"{path}: no label matches the training images (paths must be the image paths)")
     return out
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def smooth_sample(
     keep = identity_filter(identities, config.min_images, count_mask) & np.isfinite(scores)
     idx = np.flatnonzero(keep)
     if len(idx) == 0:
-        raise ValueError(f"no identity has {config.min_images} or more images; lower min_images")
+        raise UsageError(f"no identity has {config.min_images} or more images; lower min_images")
     s = scores[idx]
     lo, hi = np.quantile(s, config.low_fraction), np.quantile(s, 1 - config.high_fraction)
     weight = np.where((s <= lo) | (s >= hi), config.oversample, 1)

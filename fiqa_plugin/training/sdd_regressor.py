@@ -36,6 +36,7 @@ from torch import nn
 
 from .onnx_to_torch import OnnxGraphModule
 from .train import ordinal_srcc
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def find_split(model: onnx.ModelProto, cut: Optional[str] = None) -> RecognizerS
     inits = {i.name for i in g.initializer}
     lin = [i for i, n in enumerate(nodes) if n.op_type in ("Gemm", "MatMul")]
     if not lin:
-        raise ValueError("no Gemm/MatMul embedding layer found in the recognizer graph")
+        raise UsageError("no Gemm/MatMul embedding layer found in the recognizer graph")
     t = nodes[lin[-1]].input[0]
     while t in producer and nodes[producer[t]].op_type in ("Flatten", "Reshape"):
         t = nodes[producer[t]].input[0]
@@ -70,11 +71,11 @@ def find_split(model: onnx.ModelProto, cut: Optional[str] = None) -> RecognizerS
         start = strided[-1] if strided else 0
         adds = [i for i, n in enumerate(nodes) if n.op_type == "Add" and i > start and i < producer[backbone_out]]
         if not adds:
-            raise ValueError("no residual Add after the last stride-2 Conv: pass cut= (a tensor name)")
+            raise UsageError("no residual Add after the last stride-2 Conv: pass cut= (a tensor name)")
         ins = [x for x in nodes[adds[0]].input if x in producer and x not in inits]
         cut = min(ins, key=lambda x: producer[x])
     elif cut not in producer:
-        raise ValueError(f"cut tensor {cut!r} is not produced by any node of the recognizer graph")
+        raise UsageError(f"cut tensor {cut!r} is not produced by any node of the recognizer graph")
     inp = [i.name for i in g.input if i.name not in inits][0]
     return RecognizerSplit(inp, cut, backbone_out, g.output[0].name)
 

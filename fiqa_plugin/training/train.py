@@ -20,6 +20,7 @@ from torch import nn
 
 from .data import TrainingSet, split_by_identity
 from .sampling import SmoothSamplingConfig, random_sample, save_histograms, smooth_sample
+from ..errors import ResumeError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def build_model(arch: str, **kw) -> nn.Module:
         from .mobilenetv2 import MobileNetV2Quality
 
         return MobileNetV2Quality(**kw)
-    raise ValueError(f"unknown architecture {arch!r}; choose tinyfqnet or mobilenetv2")
+    raise UsageError(f"unknown architecture {arch!r}; choose tinyfqnet or mobilenetv2")
 
 
 def to_input(crops_bgr: np.ndarray, mean: float = 127.5, std: float = 127.5) -> torch.Tensor:
@@ -147,7 +148,7 @@ def select_training_indices(ts: TrainingSet, train_mask: np.ndarray, cfg: TrainC
         elif cfg.sampling == "random":
             sel = random_sample(scores, ids, len(smooth), cfg.min_images, cfg.seed, count_mask=clean)
         else:
-            raise ValueError(f"unknown sampling {cfg.sampling!r}; choose smooth, random or none")
+            raise UsageError(f"unknown sampling {cfg.sampling!r}; choose smooth, random or none")
     if out_dir is not None:
         save_histograms(scores, sel, out_dir / f"histogram-{cfg.sampling}.png", title=f"{cfg.sampling} sampling")
     return idx[sel]
@@ -168,7 +169,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     if ts.crops.shape[1] != cfg.input_size:
-        raise ValueError(f"training set crops are {ts.crops.shape[1]} px, the config wants {cfg.input_size}")
+        raise UsageError(f"training set crops are {ts.crops.shape[1]} px, the config wants {cfg.input_size}")
     train_mask, val_mask = split_by_identity(ts.identities, cfg.val_fraction, cfg.seed)
     tr = select_training_indices(ts, train_mask, cfg, out_dir)
     val = np.flatnonzero(val_mask)
@@ -185,7 +186,7 @@ def train(
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         if state["config"] != asdict(cfg):
-            raise ValueError(f"{ckpt} was written with a different config; use another --out or --no-resume")
+            raise ResumeError(f"{ckpt} was written with a different config; use another --out or --no-resume")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])

@@ -20,6 +20,7 @@ from typing import Callable, Optional, Tuple
 
 import cv2
 import numpy as np
+from ...errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ class RegressionData:
 
     def __post_init__(self) -> None:
         if not (len(self.crops) == len(self.labels) == len(self.groups) == len(self.degradation)):
-            raise ValueError("crops, labels, groups and degradation must have the same length")
+            raise InputError("crops, labels, groups and degradation must have the same length")
         if not np.isfinite(self.labels).all():
-            raise ValueError(f"{int((~np.isfinite(self.labels)).sum())} labels are not finite numbers")
+            raise InputError(f"{int((~np.isfinite(self.labels)).sum())} labels are not finite numbers")
 
     def resized(self, size: int) -> "RegressionData":
         from ..data import resize_crops
@@ -71,11 +72,11 @@ def read_label_csv(path: os.PathLike | str) -> list:
             except (IndexError, ValueError):
                 if i == 0:  # header line
                     continue
-                raise ValueError(f"{path}:{i + 1}: expected 'path,label[,group]' with a float label, got {row!r}")
+                raise InputError(f"{path}:{i + 1}: expected 'path,label[,group]' with a float label, got {row!r}")
             img = Path(row[0])
             rows.append((str(img if img.is_absolute() else path.parent / img), label, row[2] if len(row) > 2 else ""))
     if not rows:
-        raise ValueError(f"{path} has no 'path,label' rows")
+        raise InputError(f"{path} has no 'path,label' rows")
     return rows
 
 
@@ -110,7 +111,7 @@ def from_csv(path: os.PathLike | str, aligned: bool = False, pack: str = "buffal
     if skipped:
         log.warning("%d of %d images skipped (unreadable or no face), e.g. %s", len(skipped), len(rows), skipped[:3])
     if not crops:
-        raise ValueError(f"no usable image in {path}")
+        raise InputError(f"no usable image in {path}")
     return RegressionData(np.stack(crops), np.asarray(labels, np.float32), np.asarray(groups, np.int64),
                           np.full(len(crops), "", dtype="<U1"), f"float labels from {Path(path).name}")
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from ...errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
                 seq[i + 1] = nn.Identity()
     left = [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
     if left:
-        raise ValueError(f"BatchNorm layers not preceded by a conv in a Sequential: {left[:3]}")
+        raise UsageError(f"BatchNorm layers not preceded by a conv in a Sequential: {left[:3]}")
     return model
 
 

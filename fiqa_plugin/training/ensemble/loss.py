@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from ...errors import UsageError
 
 
 def pearson(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -22,7 +23,7 @@ class MSECorrLoss(nn.Module):
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
         if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+            raise UsageError(f"alpha must be >= 0, got {alpha}")
         self.alpha = alpha
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

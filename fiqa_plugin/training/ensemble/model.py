@@ -19,6 +19,7 @@ from .mobilenetv3 import MobileNetV3Small
 from .shufflenetv2 import FEATURES as SHUFFLE_FEATURES
 from .names import ALL_VIEWS, MEMBERS, VIEWS  # noqa: F401  (re-exported)
 from .shufflenetv2 import ShuffleNetV2
+from ...errors import MissingAssetError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class QualityMember(nn.Module):
             self.backbone = ShuffleNetV2()
             sizes = (SHUFFLE_FEATURES, 512, 256, 1)  # 1024 → 512 → 256 → 1
         else:
-            raise ValueError(f"unknown backbone {backbone!r}; choose from {MEMBERS}")
+            raise UsageError(f"unknown backbone {backbone!r}; choose from {MEMBERS}")
         self.name = backbone
         self.head = _head(sizes, dropout)
 
@@ -67,7 +68,7 @@ def make_views(x: torch.Tensor, views: Sequence[str]) -> torch.Tensor:
         elif v == "hvflip":
             out.append(torch.flip(x, dims=[2, 3]))
         else:
-            raise ValueError(f"unknown TTA view {v!r}; choose from {ALL_VIEWS}")
+            raise UsageError(f"unknown TTA view {v!r}; choose from {ALL_VIEWS}")
     return torch.cat(out, 0)
 
 
@@ -77,7 +78,7 @@ class EnsembleQuality(nn.Module):
     def __init__(self, members: Sequence[nn.Module], views: Sequence[str] = VIEWS) -> None:
         super().__init__()
         if not members:
-            raise ValueError("an ensemble needs at least one member")
+            raise UsageError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
         self.views = tuple(views) or ("identity",)
         make_views(torch.zeros(1, 3, 2, 2), self.views)  # validate view names now, not at first call
@@ -94,7 +95,7 @@ def read_state_dict(path: os.PathLike | str) -> Dict[str, torch.Tensor]:
     """A state_dict from a ``.pth``: a plain state_dict, ``{"state_dict"|"model": ...}``, or a pickled module."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"backbone weights {path} not found")
+        raise MissingAssetError(f"backbone weights {path} not found")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # a whole pickled torchvision module needs the unsafe loader (and torchvision)
@@ -105,7 +106,7 @@ def read_state_dict(path: os.PathLike | str) -> Dict[str, torch.Tensor]:
         if isinstance(obj, dict) and k in obj and isinstance(obj[k], dict):
             obj = obj[k]
     if not isinstance(obj, dict):
-        raise ValueError(f"{path} holds {type(obj).__name__}, not a state_dict")
+        raise UsageError(f"{path} holds {type(obj).__name__}, not a state_dict")
     return obj
 
 
@@ -124,7 +125,7 @@ def load_backbone_weights(member: QualityMember, path: os.PathLike | str) -> Non
                            for label, ks in (("missing", missing), ("unexpected", unexpected),
                                              ("wrong shape", [f"{k} {tuple(sd[k].shape)}≠{tuple(own[k].shape)}" for k in wrong]))
                            if ks)
-        raise ValueError(f"{path} is not a torchvision {member.name} state_dict: {detail}. Pass the ImageNet weights "
+        raise UsageError(f"{path} is not a torchvision {member.name} state_dict: {detail}. Pass the ImageNet weights "
                          f"of torchvision.models.{member.name} (e.g. torch.save(model.state_dict(), PATH)).")
     member.backbone.load_state_dict(sd, strict=True)
     log.info("loaded ImageNet backbone weights for %s from %s", member.name, path)
@@ -145,5 +146,5 @@ def detect_backbone(path: os.PathLike | str) -> str:
         own = set(QualityMember(name).backbone.state_dict())
         if own <= keys:
             return name
-    raise ValueError(f"{path} matches neither torchvision backbone {MEMBERS} by its keys; "
+    raise UsageError(f"{path} matches neither torchvision backbone {MEMBERS} by its keys; "
                      f"name it explicitly as NAME=PATH to see which keys differ")

@@ -22,6 +22,7 @@ from ..train import to_input
 from .data import RegressionData, split
 from .loss import MSECorrLoss
 from .model import MEMBERS, VIEWS, EnsembleQuality, QualityMember, build_member, make_views
+from ...errors import MissingAssetError, ResumeError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class EnsembleConfig:
         self.train_views = list(self.train_views) if self.train_views is not None else list(self.views)
         unknown = [m for m in self.members if m not in MEMBERS] + [m for m in self.backbone_weights if m not in self.members]
         if unknown:
-            raise ValueError(f"unknown member(s) {unknown}; choose from {MEMBERS}")
+            raise UsageError(f"unknown member(s) {unknown}; choose from {MEMBERS}")
 
     def member_backbone_lr(self, member: str) -> float:
         if self.backbone_lr is not None:
@@ -116,7 +117,7 @@ def _merge_config(path: Path, cfg: EnsembleConfig) -> None:
     if path.exists():
         old = json.loads(path.read_text())
         if _comparable(old) != _comparable(json.loads(json.dumps(asdict(cfg)))):
-            raise ValueError(f"{path} was written with a different config; use another --out or the same options")
+            raise ResumeError(f"{path} was written with a different config; use another --out or the same options")
         members = [m for m in MEMBERS if m in set(old["members"]) | set(cfg.members)]
     else:
         members = list(cfg.members)
@@ -144,7 +145,7 @@ def train_member(data: RegressionData, tr: np.ndarray, val: np.ndarray, cfg: Ens
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         if _comparable(state["config"]) != _comparable(asdict(cfg)):
-            raise ValueError(f"{ckpt} was written with a different config; use another --out or --no-resume")
+            raise ResumeError(f"{ckpt} was written with a different config; use another --out or --no-resume")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -218,13 +219,13 @@ def load_members(run_dir: os.PathLike | str, require_all: bool = True) -> tuple:
         p = run_dir / m / "model.pt"
         if not p.exists():
             if require_all:
-                raise FileNotFoundError(f"{p} missing: the run has not finished training {m}; rerun its command to resume")
+                raise MissingAssetError(f"{p} missing: the run has not finished training {m}; rerun its command to resume")
             continue
         model = QualityMember(m, cfg.dropout)
         model.load_state_dict(torch.load(p, weights_only=True))
         members[m] = model.eval()
     if not members:
-        raise FileNotFoundError(f"no trained member in {run_dir} (expected <member>/model.pt)")
+        raise MissingAssetError(f"no trained member in {run_dir} (expected <member>/model.pt)")
     cfg.members = list(members)
     return cfg, members
 
