@@ -17,14 +17,15 @@ import numpy as np
 from .faces.pipeline import Face, FaceMode, FacePipeline, ImageFaces
 from .plugins import QUALITY_METHODS, RECOGNIZERS
 from .quality.base import QualityMethod
+from .quality.calibration import calibration_for
 from .recognizers.base import Recognizer
 from .errors import UsageError
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
 # The best shipped crop model on LFW at tinyFQnet-class cost (docs/lfw_benchmark.md); tinyFQnet itself stays registered.
 DEFAULT_METHOD = "mbv2_t1_w025_h256"
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -40,15 +41,16 @@ class ScoreRow:
     landmarks: Optional[np.ndarray] = None
     det_score: float = float("nan")
     embedding: Optional[np.ndarray] = None
+    #: 0-100 percentile of ``quality`` in the method's reference population (NaN: no table; see quality/calibration.py)
+    quality_score: float = float("nan")
 
 
 def resolve_method(method: Union[str, QualityMethod, None], **kw) -> QualityMethod:
-    """A method object from a registered name (default: :data:`DEFAULT_METHOD`, else blur)."""
+    """A method object from a registered name (default: :data:`DEFAULT_METHOD`; a missing default raises,
+    it is never silently replaced by another method)."""
     if isinstance(method, QualityMethod):
         return method
-    if method is None:
-        method = DEFAULT_METHOD if DEFAULT_METHOD in QUALITY_METHODS else "blur"
-    return QUALITY_METHODS.create(method, **kw)
+    return QUALITY_METHODS.create(method or DEFAULT_METHOD, **kw)
 
 
 def resolve_recognizer(recognizer: Union[str, Recognizer, None], **kw) -> Recognizer:
@@ -92,6 +94,7 @@ class QualityScorer:
         # pre-aligned crops the per-image work is a cheap decode and threads only add overhead.
         self.workers = max(1, workers if workers is not None else (1 if self.mode is FaceMode.ALIGNED else 2))
         self.keep_embeddings = keep_embeddings
+        self.calibration = calibration_for(self.method)
 
     def score_faces(self, faces: Sequence[Face]) -> np.ndarray:
         """Quality of already aligned faces (embeddings are filled in when needed)."""
@@ -109,6 +112,7 @@ class QualityScorer:
         except Exception as exc:  # a failing batch is reported per item rather than killing the run
             log.exception("quality method %s failed on a batch", self.method.name)
             q, err = np.full(len(faces), np.nan, np.float32), f"{type(exc).__name__}: {exc}"
+        qs = self.calibration.to_score(q) if self.calibration is not None else np.full(len(q), np.nan)
         k = 0
         for it in items:
             if not it.faces:
@@ -120,7 +124,7 @@ class QualityScorer:
                 status = "error" if err else ("ok" if math.isfinite(qf) else "no_score")
                 yield ScoreRow(
                     it.source, qf, status, f.index, err, f.bbox, f.landmarks, f.det_score,
-                    f.embedding if self.keep_embeddings else None,
+                    f.embedding if self.keep_embeddings else None, float(qs[k - 1]),
                 )
 
     def score(self, sources: Iterable[Union[str, os.PathLike, bytes, np.ndarray]],
