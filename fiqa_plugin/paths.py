@@ -6,11 +6,14 @@ from the working directory. Nothing here hard-codes a machine path.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Optional
 
 from .errors import MissingAssetError
+
+log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -54,15 +57,47 @@ def insightface_root() -> Path:
     return Path.home() / ".insightface"
 
 
-def pack_dir(pack: str = "buffalo_sc", root: Optional[os.PathLike] = None) -> Path:
-    """The folder of an InsightFace model pack."""
+def pack_dir(pack: str = "buffalo_sc", root: Optional[os.PathLike] = None, download: bool = True) -> Path:
+    """The folder of an InsightFace model pack, downloaded on first use (see :func:`fetch_pack`)."""
     d = Path(root or insightface_root()) / "models" / pack
     if not d.is_dir():
-        raise MissingAssetError(
-            f"InsightFace model pack {pack!r} not found at {d}; download it with "
-            f"insightface (FaceAnalysis(name={pack!r})) or set {INSIGHTFACE_ROOT_ENV}"
-        )
+        if not download:
+            raise MissingAssetError(_missing_pack(pack, d, "it is not there"))
+        fetch_pack(pack, d.parent.parent)
     return d
+
+
+def fetch_pack(pack: str, root: os.PathLike) -> Path:
+    """Download and unpack the InsightFace model pack ``pack`` into ``root/models/<pack>`` with InsightFace's
+    own downloader (``insightface.utils.storage.ensure_available``, progress bar included): the packs are
+    InsightFace's to distribute (non-commercial research licence), so the project never hosts them.
+    Offline or without the ``insightface`` package: :class:`MissingAssetError` naming the pack, the folder
+    and the environment variable."""
+    d = Path(root) / "models" / pack
+    try:
+        # The one place the core touches insightface: its downloader, imported only when a pack is missing.
+        from insightface.utils.storage import ensure_available
+    except ImportError:
+        raise MissingAssetError(_missing_pack(pack, d, "the insightface package is not installed to download it"),
+                                hint="pip install 'fiqa-plugin[insightface]', or copy the pack there") from None
+    log.warning("InsightFace model pack %r is missing: downloading it to %s", pack, d)
+    try:
+        ensure_available("models", pack, root=os.fspath(root))
+    except Exception as exc:  # offline, proxy, HTTP error, broken zip: one message with the fix
+        for leftover in (d.with_suffix(".zip"), d):
+            if leftover.is_file():
+                leftover.unlink()
+            elif leftover.is_dir() and not any(leftover.iterdir()):
+                leftover.rmdir()
+        raise MissingAssetError(_missing_pack(pack, d, f"downloading it failed ({type(exc).__name__}: {exc})")) from exc
+    if not any(d.glob("*.onnx")):
+        raise MissingAssetError(_missing_pack(pack, d, "the downloaded pack holds no .onnx file"))
+    return d
+
+
+def _missing_pack(pack: str, d: Path, why: str) -> str:
+    return (f"InsightFace model pack {pack!r} is needed in {d} but {why}; put the pack's .onnx files in that "
+            f"folder, or set {INSIGHTFACE_ROOT_ENV} to a folder holding models/{pack}/")
 
 
 def cache_dir() -> Path:
