@@ -70,3 +70,27 @@ def test_remove_unknown_name_suggests():
         reg.remove("alpah")
     reg.remove("alpha")
     assert "alpha" not in reg
+
+
+def test_a_failing_loader_is_retried_not_left_empty():
+    calls = []
+
+    def loader():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a broken plugin")
+        reg.add("blur", lambda: "ok")
+
+    reg = Registry("thing", loader)
+    with pytest.raises(RuntimeError):
+        reg.names()
+    assert reg.names() == ["blur"]  # used to stay empty: "unknown thing 'blur'. Registered: none."
+    assert reg.create("blur") == "ok" and len(calls) == 2
+
+
+def test_missing_default_method_raises_instead_of_falling_back(monkeypatch):
+    from fiqa_plugin import scoring
+
+    monkeypatch.setattr(scoring, "DEFAULT_METHOD", "no-such-model.r0")
+    with pytest.raises(UnknownNameError, match="no-such-model.r0"):
+        scoring.resolve_method(None)

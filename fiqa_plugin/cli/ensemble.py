@@ -77,14 +77,14 @@ def _weights(specs) -> dict:
 
 def _load_data(d: dict, threads: int):
     from ..training.ensemble.data import from_csv, from_identity_folder
-    from .progress import progress_bar
+    from ..progress import progress_bar
 
     if d["labels"]:
-        from ..training.ensemble.data import read_label_csv
+        from ..io import read_target_csv
 
-        with progress_bar(len(read_label_csv(d["labels"])), "faces") as cb:
+        with progress_bar(len(read_target_csv(d["labels"])), "faces") as cb:
             return from_csv(d["labels"], d["aligned"], d["pack"], progress=cb)
-    from ..training.data import identity_images
+    from ..faces.dataset import identity_images
 
     with progress_bar(len(identity_images(d["root"])), "faces (cached after the first run)") as cb:
         return from_identity_folder(d["root"], d["degrade_copies"], d["seed"], d["pack"], d["recognizer"], threads, cb)

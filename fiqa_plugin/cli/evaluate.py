@@ -9,16 +9,16 @@ first; an image without an embedding makes its pair a certain non-match (similar
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 from ..errors import UsageError
+from ..io import read_pairs, read_scores
 
 log = logging.getLogger(__name__)
 
@@ -35,47 +35,17 @@ def register(sub) -> None:
     p.add_argument("--discard-limit", type=float, nargs="+", default=[0.2, 0.3], help="pAUC upper discard limits")
     p.add_argument("--plot", default=None, help="write the EDC plot (PNG) here")
     p.add_argument("--json", action="store_true", help="print the full report (curves included) as JSON")
+    p.add_argument("--recommend", action="store_true",
+                   help="also print, per target FMR, the quality threshold that drops 1/2/5/10/20%% of the faces "
+                        "(raw and 0-100) with the FNMR before and after")
     p.set_defaults(func=run)
-
-
-def read_pairs(path: str, images: Optional[str]) -> Tuple[List[str], List[str], np.ndarray, Optional[np.ndarray]]:
-    """``(paths_a, paths_b, is_genuine, similarity or None)`` from a pairs.txt or a CSV."""
-    from ..evaluation import parse_lfw_pairs
-
-    first = Path(path).read_text().split("\n", 1)[0]
-    if all(tok.isdigit() for tok in first.split()) and first.strip():
-        pairs = parse_lfw_pairs(path, images)
-        return [p.path_a for p in pairs], [p.path_b for p in pairs], np.array([p.is_genuine for p in pairs]), None
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    need = {"a", "b", "genuine"}
-    if not rows or not need <= set(rows[0]):
-        raise UsageError(f"{path}: expected an LFW pairs.txt or a CSV with columns a,b,genuine[,similarity]")
-    base = Path(images) if images else Path(path).parent
-    resolve = (lambda s: s if os.path.isabs(s) else str(base / s))
-    gen = np.array([r["genuine"].strip().lower() in ("1", "true", "yes", "same") for r in rows])
-    sim = np.array([float(r["similarity"]) for r in rows]) if "similarity" in rows[0] else None
-    return [resolve(r["a"]) for r in rows], [resolve(r["b"]) for r in rows], gen, sim
-
-
-def read_scores(path: str) -> Dict[str, float]:
-    """``{absolute path: quality}``; the first face of an image wins, a failed image maps to NaN."""
-    out: Dict[str, Tuple[int, float]] = {}
-    with open(path, newline="") as fh:
-        for r in csv.DictReader(fh):
-            key = os.path.abspath(r["path"])
-            face = int(r.get("face") or 0)
-            q = float(r["quality"]) if r.get("quality") not in (None, "") else math.nan
-            if key not in out or (face >= 0 and face < out[key][0]):
-                out[key] = (face if face >= 0 else 1 << 30, q)
-    return {k: v[1] for k, v in out.items()}
 
 
 def embed_images(paths: List[str], recognizer: str, pack: str, mode: str) -> Dict[str, np.ndarray]:
     """Unit embeddings of each image's face (largest face, or the aligned input); failures left out."""
     from ..faces.pipeline import FacePipeline
     from ..scoring import resolve_recognizer
-    from .progress import progress_bar
+    from ..progress import progress_bar
 
     pipe = FacePipeline.from_pack(pack, mode=mode)
     rec = resolve_recognizer(recognizer)
@@ -130,8 +100,32 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         curves = {f"FMR={f:g}": compute_edc(sim, gen, pq, fmr=f) for f in args.fmr}
         plot_edc(curves, args.plot, title=f"EDC of {Path(args.scores).name}")
+    if args.recommend:
+        report["recommendations"] = recommendations(args.scores, a_abs, b_abs, sim, gen, q_of, args.fmr)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
+        from ..evaluation.recommend import recommendations_markdown
+
         print(markdown_summary(report, Path(args.scores).name))
+        for recs in report.get("recommendations", {}).values():
+            print("\n" + recommendations_markdown(recs, Path(args.scores).name))
     return 0
+
+
+def recommendations(scores_csv: str, a_abs: List[str], b_abs: List[str], sim, gen, q_of, fmrs) -> Dict[str, list]:
+    """``{fmr: recommend_thresholds(...)}`` over the pair images, with 0-100 thresholds from the CSV's
+    ``quality_score`` column (None where the CSV has none)."""
+    from ..errors import InputError
+    from ..evaluation.recommend import recommend_thresholds
+
+    faces = sorted(set(a_abs + b_abs))
+    index = {p: i for i, p in enumerate(faces)}
+    try:
+        cal = read_scores(scores_csv, "quality_score")
+    except InputError:  # a CSV from before calibrated scores, or from another tool
+        cal = {}
+    pairs = np.array([[index[x], index[y]] for x, y in zip(a_abs, b_abs)])
+    fq = np.array([q_of(p) for p in faces])
+    fs = np.array([cal.get(p, math.nan) for p in faces])
+    return {f"{f:g}": recommend_thresholds(sim, gen, pairs, fq, f, face_score=fs) for f in fmrs}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 from pathlib import Path
 from ..errors import UsageError
 
@@ -26,6 +27,31 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _retag_regressor(run_dir: Path, arch: str, args: argparse.Namespace) -> int:
+    """Recognizer-based regressors are exported by ``fiqa train`` itself (head ONNX + composing config +
+    card in the run folder): copy them under the new tag into the models folder."""
+    from ..paths import user_models_dir
+
+    configs = sorted(run_dir.glob(f"{arch}.*.json"))
+    if not configs:
+        raise UsageError(f"{run_dir} has no exported {arch}.<tag>.json: rerun its `fiqa train` command to finish it")
+    cfg = json.loads(configs[-1].read_text())
+    name = args.name or arch
+    out_dir = Path(args.out_dir) if args.out_dir else user_models_dir(create=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}.{args.tag}"
+    shutil.copyfile(run_dir / cfg["file"], out_dir / f"{stem}.onnx")
+    card = configs[-1].with_suffix(".md")
+    if card.is_file():
+        shutil.copyfile(card, out_dir / f"{stem}.md")
+    cfg.update(arch=name, tag=args.tag, file=f"{stem}.onnx", default=not args.no_default)
+    if args.summary:
+        cfg["summary"] = args.summary
+    (out_dir / f"{stem}.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    print(f"exported {stem} -> {out_dir}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -36,8 +62,12 @@ def run(args: argparse.Namespace) -> int:
     from ..training.train import TrainConfig, build_model, correlations
 
     run_dir = Path(args.run)
-    hist = json.loads((run_dir / "history.json").read_text())
+    if not (run_dir / "run.json").is_file():
+        raise UsageError(f"{run_dir} is not a `fiqa train` run folder (no run.json)")
     meta = json.loads((run_dir / "run.json").read_text())
+    if meta.get("arch") in ("sdd-regressor", "embedding-head"):
+        return _retag_regressor(run_dir, meta["arch"], args)
+    hist = json.loads((run_dir / "history.json").read_text())
     cfg = TrainConfig(**hist["config"])
     model = build_model(cfg.arch, **cfg.arch_kwargs)
     model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))

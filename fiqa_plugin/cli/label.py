@@ -50,8 +50,9 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..labelers import center_labels, optimize_scores, sdd_labels
-    from ..training.label_io import embed_items, items_of, scores_from_csv, scores_from_method
-    from .progress import progress_bar
+    from ..faces.dataset import embed_items, items_of, method_scores
+    from ..io import scores_for
+    from ..progress import progress_bar
 
     if args.method == "optimize" and not (args.scores or args.initial_method):
         raise UsageError("--method optimize refines existing scores: pass --scores CSV or --initial-method NAME")
@@ -63,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         q = sdd_labels(faces.embeddings, faces.identities, mode=args.sdd_mode, m=args.m, k=args.k,
                        variant=args.variant, seed=args.seed, wd_backend="numpy")
     else:
-        init = (scores_from_csv(args.scores, faces.paths) if args.scores
-                else scores_from_method(args.initial_method, faces, args.pack, args.recognizer))
+        init = (scores_for(args.scores, faces.paths) if args.scores
+                else method_scores(args.initial_method, faces, args.pack, args.recognizer))
         q = optimize_scores(init, faces.embeddings, faces.identities, clusters=args.clusters, theta=args.theta,
                             repetitions=args.repetitions, seed=args.seed)
     with open(args.out, "w", newline="") as fh:

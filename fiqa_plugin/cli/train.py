@@ -22,11 +22,13 @@ def register(sub) -> None:
     p.add_argument("--w", type=float, default=1.0, help="mobilenetv2 width multiplier")
     p.add_argument("--head", type=int, default=None, help="mobilenetv2 last-convolution channels (default 1280)")
     p.add_argument("--input-size", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=17)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--lr", type=float, default=0.01)
+    # None = the arch's own default (tinyFQnet/MobileNetV2: the paper's 17 / 1024 / 0.01 / 1e-4;
+    # sdd-regressor and embedding-head: training/regressors.py DEFAULTS), so any explicit value is honoured.
+    p.add_argument("--epochs", type=int, default=None, help="default: the arch's own (tinyfqnet 17)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the arch's own (tinyfqnet 1024)")
+    p.add_argument("--lr", type=float, default=None, help="default: the arch's own (tinyfqnet 0.01)")
     p.add_argument("--lr-step", type=int, default=5, help="epochs between ×0.1 learning-rate steps")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--weight-decay", type=float, default=None, help="default: the arch's own (tinyfqnet 1e-4)")
     p.add_argument("--sampling", choices=["smooth", "random", "none"], default="smooth")
     p.add_argument("--min-images", type=int, default=10, help="drop identities with fewer images")
     p.add_argument("--degrade-copies", type=int, default=2, help="degraded, re-labelled copies per face")
@@ -45,9 +47,17 @@ def register(sub) -> None:
     p.add_argument("--pack", default="buffalo_sc", help="InsightFace pack for detection")
     p.add_argument("--recognizer", default="buffalo_sc", help="recognizer that labels the faces")
     p.add_argument("--no-resume", action="store_true", help="start over even if --out has a checkpoint")
-    from ..training.regressors import add_arguments
-
-    add_arguments(p)
+    g = p.add_argument_group("sdd-regressor / embedding-head")
+    g.add_argument("--label-csv", help="embedding-head: labels CSV (path,identity,quality) from `fiqa label`; "
+                                       "default: SDD labels of the training faces")
+    g.add_argument("--sdd-mode", choices=["exact", "sampled"],
+                   help="SDD labels: all pairs (exact, the default) or Eq. 8 sampling (m=24, K=12)")
+    g.add_argument("--cut", help="sdd-regressor: recognizer tensor where the frozen prefix ends "
+                                 "(default: the input of its last resolution stage)")
+    g.add_argument("--seeds", type=int, nargs="+",
+                   help="sdd-regressor: train one member per seed (own degraded copies and held-out identities, "
+                        "in OUT/seed-S) and export the mean of their outputs as one model")
+    g.add_argument("--tag", help="model tag of the exported <arch>.<tag>.onnx/.json (default: run)")
     p.set_defaults(func=run)
 
 
@@ -75,13 +85,20 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds and args.arch != "sdd-regressor":
         raise UsageError(f"--seeds trains a seed ensemble of the sdd-regressor only; for {args.arch} use --seed N")
     if args.arch in ("sdd-regressor", "embedding-head"):
-        from ..training.regressors import run as run_regressor
+        from ..training.regressors import RegressorJob, train_regressor
 
-        print(run_regressor(args, command_line(args)))
+        job = RegressorJob(
+            arch=args.arch, data=args.data, out=args.out, recognizer=args.recognizer, pack=args.pack,
+            threads=args.threads, seeds=args.seeds or [args.seed], epochs=args.epochs, batch_size=args.batch_size,
+            lr=args.lr, weight_decay=args.weight_decay, label_csv=args.label_csv, sdd_mode=args.sdd_mode,
+            cut=args.cut, degrade_copies=args.degrade_copies, degrade_profile=args.degrade_profile,
+            val_fraction=args.val_fraction, resume=not args.no_resume, tag=args.tag, command=command_line(args))
+        print(train_regressor(job))
         return 0
-    from ..training.data import build_training_set, identity_images
+    from ..faces.dataset import identity_images
+    from ..training.data import build_training_set
     from ..training.train import TrainConfig, train
-    from .progress import progress_bar
+    from ..progress import progress_bar
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
     arch_kwargs = {"t": args.t, "w": args.w} if args.arch == "mobilenetv2" else {}
     if args.arch == "mobilenetv2" and args.head:
         arch_kwargs["head"] = args.head
-    cfg = TrainConfig(arch=args.arch, arch_kwargs=arch_kwargs, input_size=args.input_size, epochs=args.epochs,
-                      batch_size=args.batch_size, lr=args.lr, lr_step=args.lr_step, weight_decay=args.weight_decay,
+    given = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "weight_decay") if getattr(args, k) is not None}
+    cfg = TrainConfig(arch=args.arch, arch_kwargs=arch_kwargs, input_size=args.input_size, **given, lr_step=args.lr_step,
                       seed=args.seed, threads=args.threads, sampling=args.sampling, min_images=args.min_images,
                       flip=not args.no_flip, val_fraction=args.val_fraction, rank_weight=args.rank_weight)
     res = train(ts, cfg, out, resume=not args.no_resume, progress=True)

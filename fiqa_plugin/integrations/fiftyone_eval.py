@@ -6,29 +6,30 @@ embeddings (:func:`~fiqa_plugin.integrations.fiftyone_labels.embed_samples`, reu
 As in ``fiqa evaluate``: a sample without a quality gets the lowest one (its pairs go first), a sample
 without an embedding makes its pair a non-match (similarity −1). The report
 (:func:`fiqa_plugin.evaluation.report.edc_report`) is saved as a custom FiftyOne run under ``eval_key``
-(``dataset.load_run_results(eval_key).report``). onnxruntime only.
+(``dataset.load_run_results(eval_key).report``), with the recommended quality thresholds per target FMR
+under ``report["recommendations"]`` (:func:`recommendations`). onnxruntime only.
 """
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import fiftyone as fo
 import numpy as np
 
 from .fiftyone_labels import embed_samples, embeddings_of, group_labels
 from ..errors import UsageError
+from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 RUN_METHOD = "fiqa-edc"
 
 
 def _pairs_from_file(path: str, images: Optional[str], filepaths: Sequence[str]) -> tuple:
     """``(index pairs [m, 2] into filepaths, is_genuine, similarity or None, dropped count)``."""
-    from ..cli.evaluate import read_pairs
+    from ..io import read_pairs
 
     a, b, gen, sim = read_pairs(path, images)
     index = {os.path.abspath(p): k for k, p in enumerate(filepaths)}
@@ -113,11 +114,12 @@ def evaluate_edc(
         a, b = pairs[:, 0], pairs[:, 1]
         sim = np.where(has[a] & has[b], np.einsum("ij,ij->i", np.nan_to_num(emb[a]), np.nan_to_num(emb[b])), -1.0)
     q = np.array([np.nan if v is None else float(v) for v in samples.values(quality_field)], np.float64)
+    recs = recommendations(samples, quality_field, sim, gen, pairs, q, fmrs)
     unscored = ~np.isfinite(q)
     q[unscored] = (np.nanmin(q) - 1.0) if (~unscored).any() else 0.0
     report = edc_report(sim, gen, pair_quality(q[pairs[:, 0]], q[pairs[:, 1]]), fmrs=fmrs, discard_limits=discard_limits)
     report.update({"quality_field": quality_field, "pairs_source": pairs_file or f"sampled from {identity_field}",
-                   "pairs_dropped": dropped, "unscored_samples": int(unscored.sum())})
+                   "pairs_dropped": dropped, "unscored_samples": int(unscored.sum()), "recommendations": recs})
     if eval_key:
         ds = samples._dataset
         config = ds.init_run(method=RUN_METHOD, quality_field=quality_field, identity_field=identity_field,
@@ -128,6 +130,19 @@ def evaluate_edc(
         report["eval_key"] = eval_key
     log.info("EDC of %s: %d pairs (%d genuine)", quality_field, report["pairs"], report["genuine"])
     return report
+
+
+def recommendations(samples, quality_field: str, sim, gen, pairs, q, fmrs) -> Dict[str, list]:
+    """``{fmr: recommend_thresholds(...)}`` over all the samples (the faces a threshold would drop), with
+    0-100 thresholds from ``<quality_field>_score`` when the samples have it; stored in the EDC report as
+    ``"recommendations"`` (render it with :func:`fiqa_plugin.evaluation.recommend.recommendations_table`)."""
+    from ..evaluation.recommend import recommend_thresholds
+    from ..quality.calibration import score_field
+
+    sf = score_field(quality_field)
+    fs = (np.array([np.nan if v is None else float(v) for v in samples.values(sf)], np.float64)
+          if samples.has_field(sf) else None)
+    return {f"{f:g}": recommend_thresholds(sim, gen, pairs, q, f, face_score=fs) for f in fmrs}
 
 
 def load_edc(dataset: fo.Dataset, eval_key: str = "edc") -> Dict[str, Any]:

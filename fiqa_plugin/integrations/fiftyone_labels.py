@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import fiftyone as fo
 import numpy as np
 from ..errors import UsageError
+from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 
 
 def default_embeddings_field(recognizer: str) -> str:

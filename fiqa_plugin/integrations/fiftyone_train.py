@@ -12,17 +12,17 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional
 
 import fiftyone as fo
 import numpy as np
 
 from .fiftyone_labels import group_labels, largest_faces
 from ..errors import ModelError, UsageError
+from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 ARCHS = ("tinyfqnet", "mobilenetv2")
 
 

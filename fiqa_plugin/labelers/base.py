@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import abc
 import logging
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from ..errors import UsageError
+from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
 #: ``progress(done, total)``, called from long loops; ``done`` counts faces (or steps) finished.
-Progress = Callable[[int, int], None]
 
 
 class Labeler(abc.ABC):

@@ -27,17 +27,18 @@ is what the EDC judges, and it is flat, so a big teacher's scale never matters).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from ..errors import MissingAssetError, UsageError
+from ..errors import UsageError
+from ..faces.dataset import (  # noqa: F401  (re-exported: the one face dataset lives in core)
+    FaceSet, cache_key, dataset_cache_dir, embed_folder, load_recognizer as _recognizer, score_in_batches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +46,7 @@ DEGRADATIONS = ("blur", "downscale", "noise", "jpeg", "brightness", "occlusion")
 #: Degradation profiles: the ops drawn from and how many are combined per copy.
 PROFILES = {"v1": DEGRADATIONS, "v2": DEGRADATIONS + ("motion", "contrast", "geometric", "edge")}
 LABELS = ("center", "center-loo", "center-loo-norm", "sdd")
-_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-_CACHE_VERSION = 1
-
-
-def identity_images(root: os.PathLike | str) -> List[Tuple[str, str]]:
-    """``(path, identity)`` for every image in ``root/<identity>/``, sorted (absolute paths, so the cache
-    keys built from them do not depend on the working directory or how ``root`` was spelled)."""
-    root = Path(root).resolve()
-    if not root.is_dir():
-        raise MissingAssetError(f"{root} is not a folder of identity sub-folders")
-    out = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        out += [(str(f), d.name) for f in sorted(d.iterdir()) if f.suffix.lower() in _EXTS and f.is_file()]
-    if not out:
-        raise MissingAssetError(f"no images in identity sub-folders of {root} (expected {root}/<identity>/<image>.jpg)")
-    return out
+CACHE_VERSION = 1  # of the training-set cache; bump when its content changes
 
 
 def center_labels(embeddings: np.ndarray, identities: np.ndarray, center_mask: Optional[np.ndarray] = None,
@@ -92,110 +78,6 @@ def center_labels(embeddings: np.ndarray, identities: np.ndarray, center_mask: O
         norm = np.linalg.norm(u, axis=1)
         q[rows] = (np.einsum("ij,ij->i", emb[rows], u) / np.maximum(norm, 1e-12)).astype(np.float32)
     return q
-
-
-@dataclass
-class FaceSet:
-    """Aligned faces of an identity folder with their embeddings."""
-
-    crops: np.ndarray  # [N,112,112,3] BGR uint8
-    embeddings: np.ndarray  # [N,D] float32, unit length
-    identities: np.ndarray  # [N] int, index into names
-    names: np.ndarray  # identity folder names
-    paths: np.ndarray  # source image paths
-    failed: np.ndarray  # paths where no face was found
-
-    def save(self, path: Path) -> None:
-        np.savez(path, crops=self.crops, embeddings=self.embeddings, identities=self.identities,
-                 names=self.names, paths=self.paths, failed=self.failed)
-
-    @classmethod
-    def load(cls, path: Path) -> "FaceSet":
-        with np.load(path, allow_pickle=False) as z:
-            return cls(**{k: z[k] for k in ("crops", "embeddings", "identities", "names", "paths", "failed")})
-
-
-def _key(*parts) -> str:
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _training_cache() -> Path:
-    from ..paths import cache_dir
-
-    d = cache_dir() / "training"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def _recognizer(name: str, threads: int):
-    from ..plugins import RECOGNIZERS
-
-    return RECOGNIZERS.create(name, threads=threads)
-
-
-def embed_list(items: Sequence[Tuple[str, str]], pack: str, recognizer: str, threads: int,
-               progress: Optional[Callable[[int, int], None]] = None, where: str = "the list") -> FaceSet:
-    """Largest face of each ``(path, identity)`` item detected, aligned and embedded (not cached);
-    images without a face are listed in ``failed``."""
-    from ..faces.pipeline import FacePipeline
-
-    pipe = FacePipeline.from_pack(pack, mode="largest")
-    rec = _recognizer(recognizer, threads)
-    names = sorted({y for _, y in items})
-    index = {y: i for i, y in enumerate(names)}
-    crops, ids, paths, failed = [], [], [], []
-    for i, (p, y) in enumerate(items):
-        res = pipe.process(p)
-        if res.ok:
-            crops.append(res.faces[0].aligned)
-            ids.append(index[y])
-            paths.append(p)
-        else:
-            failed.append(p)
-        if progress:
-            progress(i + 1, len(items))
-    if not crops:
-        raise UsageError(f"no face found in any image of {where}")
-    c = np.stack(crops)
-    emb = np.concatenate([rec.embed(c[s : s + 256]).normed for s in range(0, len(c), 256)])
-    return FaceSet(c, emb.astype(np.float32), np.asarray(ids, np.int32), np.asarray(names), np.asarray(paths),
-                   np.asarray(failed, dtype=str))
-
-
-def embed_folder(
-    root: os.PathLike | str,
-    pack: str = "buffalo_sc",
-    recognizer: str = "buffalo_sc",
-    threads: int = 1,
-    limit_per_identity: Optional[int] = None,
-    identities: Optional[Sequence[str]] = None,
-    cache: bool = True,
-    progress: Optional[Callable[[int, int], None]] = None,
-) -> FaceSet:
-    """Detect (largest face), align and embed every image of an identity folder; cached."""
-    items = identity_images(root)
-    if identities is not None:
-        keep = set(identities)
-        items = [it for it in items if it[1] in keep]
-    if limit_per_identity:
-        seen: Dict[str, int] = {}
-        kept = []
-        for it in items:
-            seen[it[1]] = seen.get(it[1], 0) + 1
-            if seen[it[1]] <= limit_per_identity:
-                kept.append(it)
-        items = kept
-    sig = [(p, os.path.getsize(p)) for p, _ in items]
-    path = _training_cache() / f"faces-{_key(_CACHE_VERSION, sig, pack, recognizer)}.npz"
-    if cache and path.exists():
-        log.info("loading cached faces from %s", path)
-        return FaceSet.load(path)
-    fs = embed_list(items, pack, recognizer, threads, progress, where=str(root))
-    log.info("%d faces embedded, %d images without a face", len(fs.crops), len(fs.failed))
-    if cache:
-        fs.save(path)
-        log.info("cached faces in %s", path)
-    return fs
 
 
 def _motion_kernel(length: int, angle: float) -> np.ndarray:
@@ -331,7 +213,7 @@ def _embed_batches(rec, crops: np.ndarray) -> np.ndarray:
     return np.concatenate([rec.embed(crops[i : i + 256]).normed for i in range(0, len(crops), 256)])
 
 
-def _v2_copy(faces: FaceSet, seed: int, copy: int) -> Tuple[np.ndarray, np.ndarray]:
+def v2_copy(faces: FaceSet, seed: int, copy: int) -> Tuple[np.ndarray, np.ndarray]:
     """Degraded copy ``copy`` of every face (``v2``; a generator per copy, so copies are independent)."""
     rng = np.random.default_rng([seed, copy])
     out = [degrade(x, rng, profile="v2") for x in faces.crops]
@@ -341,7 +223,7 @@ def _v2_copy(faces: FaceSet, seed: int, copy: int) -> Tuple[np.ndarray, np.ndarr
 def _v2_copy_embeddings(faces: FaceSet, crops: np.ndarray, desc: np.ndarray, recognizer: str, threads: int,
                         seed: int, copy: int, cache: bool) -> np.ndarray:
     """Embeddings of one ``v2`` copy, cached on their own (12 MB per 6k faces instead of the crops)."""
-    path = _training_cache() / f"copy-{_key(_CACHE_VERSION, [str(p) for p in faces.paths], recognizer, 'v2', seed, copy)}.npz"
+    path = dataset_cache_dir() / f"copy-{cache_key(CACHE_VERSION, [str(p) for p in faces.paths], recognizer, 'v2', seed, copy)}.npz"
     if cache and path.exists():
         with np.load(path, allow_pickle=False) as z:
             if np.array_equal(z["degradation"], desc):  # the crops regenerated from the seed are the same
@@ -355,7 +237,7 @@ def _v2_copy_embeddings(faces: FaceSet, crops: np.ndarray, desc: np.ndarray, rec
 
 def _norms(faces: FaceSet, crops: np.ndarray, part: str, recognizer: str, threads: int, cache: bool) -> np.ndarray:
     """Raw (pre-normalisation) embedding norms of ``crops``, cached per part of the training set."""
-    path = _training_cache() / f"norms-{_key(_CACHE_VERSION, [str(p) for p in faces.paths], recognizer, part)}.npz"
+    path = dataset_cache_dir() / f"norms-{cache_key(CACHE_VERSION, [str(p) for p in faces.paths], recognizer, part)}.npz"
     if cache and path.exists():
         with np.load(path, allow_pickle=False) as z:
             return z["norms"]
@@ -397,10 +279,10 @@ def build_training_set(
     check_labels(labels)
     teacher = crop_teacher(labels.split(":", 1)[1]) if labels.startswith("teacher:") else None
     faces = embed_folder(root, pack, recognizer, threads, limit_per_identity, identities, cache, progress)
-    parts = [_CACHE_VERSION, [str(p) for p in faces.paths], pack, recognizer, size, degrade_copies, seed]
+    parts = [CACHE_VERSION, [str(p) for p in faces.paths], pack, recognizer, size, degrade_copies, seed]
     if (profile, labels) != ("v1", "center"):  # keeps the keys of earlier caches valid
         parts += [profile, labels]
-    path = _training_cache() / f"trainset-{_key(*parts)}.npz"
+    path = dataset_cache_dir() / f"trainset-{cache_key(*parts)}.npz"
     if cache and path.exists():
         log.info("loading cached training set from %s", path)
         return TrainingSet.load(path)
@@ -422,7 +304,7 @@ def build_training_set(
             dc, dd = np.stack([o[0] for o in out]), np.array([o[1] for o in out])
             emb.append(_embed_batches(rec, dc))
         else:
-            dc, dd = _v2_copy(faces, seed, c)
+            dc, dd = v2_copy(faces, seed, c)
             emb.append(_v2_copy_embeddings(faces, dc, dd, recognizer, threads, seed, c, cache))
             if norms:
                 norms.append(_norms(faces, dc, f"v2-{seed}-{c}", recognizer, threads, cache))
@@ -474,11 +356,6 @@ def crop_teacher(method: str):
         raise UsageError(f"teacher {method!r} needs more than the aligned crop (it requires {sorted(teacher.requires)}); "
                          "degraded copies have only crops: pick a crop-only method, e.g. sdd-regressor or lightqnet")
     return teacher
-
-
-def score_in_batches(method, crops_bgr: np.ndarray, batch: int = 256) -> np.ndarray:
-    """``method.score_crops`` over aligned crops, ``batch`` at a time (bounded memory for big models)."""
-    return np.concatenate([method.score_crops(crops_bgr[s : s + batch]) for s in range(0, len(crops_bgr), batch)])
 
 
 def rank_labels(scores: np.ndarray) -> np.ndarray:

@@ -12,16 +12,16 @@ load time) into the run folder; copy them to ``fiqa_plugin/weights/`` to ship.
 """
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import logging
 import os
 from pathlib import Path
-from typing import Dict, Optional
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from ..errors import UsageError
+from ..io import scores_for
 
 log = logging.getLogger(__name__)
 
@@ -31,46 +31,36 @@ DEFAULTS = {"sdd-regressor": dict(epochs=6, batch_size=64, lr=1e-3, weight_decay
             "embedding-head": dict(epochs=60, batch_size=256, lr=1e-3, weight_decay=1e-4)}
 
 
-#: ``fiqa train``'s own defaults of the shared options, read when :func:`add_arguments` runs.
-_SHARED_DEFAULTS: Dict[str, object] = {}
+@dataclass
+class RegressorJob:
+    """One ``sdd-regressor`` / ``embedding-head`` training run. ``None`` hyper-parameters mean the
+    arch's paper defaults (:data:`DEFAULTS`)."""
 
+    arch: str
+    data: str
+    out: str
+    recognizer: str = "buffalo_sc"
+    pack: str = "buffalo_sc"
+    threads: int = 1
+    seeds: Sequence[int] = (0,)
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    weight_decay: Optional[float] = None
+    label_csv: Optional[str] = None
+    sdd_mode: Optional[str] = None
+    cut: Optional[str] = None
+    degrade_copies: int = 2
+    degrade_profile: str = "v1"
+    val_fraction: float = 0.1
+    resume: bool = True
+    tag: Optional[str] = None
+    command: str = ""
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options only these two archs read (the rest of ``fiqa train``'s options are shared).
-
-    ``--epochs/--batch-size/--lr/--weight-decay`` left at their tinyFQnet defaults mean this arch's
-    paper defaults (:data:`DEFAULTS`)."""
-    _SHARED_DEFAULTS.update({k: p.get_default(k) for k in ("epochs", "batch_size", "lr", "weight_decay")})
-    g = p.add_argument_group("sdd-regressor / embedding-head")
-    g.add_argument("--label-csv", help="embedding-head: labels CSV (path,identity,quality) from `fiqa label`; "
-                                       "default: SDD labels of the training faces")
-    g.add_argument("--sdd-mode", choices=["exact", "sampled"],
-                   help="SDD labels: all pairs (exact, the default) or Eq. 8 sampling (m=24, K=12)")
-    g.add_argument("--cut", help="sdd-regressor: recognizer tensor where the frozen prefix ends "
-                                 "(default: the input of its last resolution stage)")
-    g.add_argument("--seeds", type=int, nargs="+",
-                   help="sdd-regressor: train one member per seed (own degraded copies and held-out identities, "
-                        "in OUT/seed-S) and export the mean of their outputs as one model")
-    g.add_argument("--tag", help="model tag of the exported <arch>.<tag>.onnx/.json (default: run)")
-
-
-def _opt(args: argparse.Namespace, name: str):
-    """The user's value of a shared option, or this arch's default when it was left at tinyFQnet's."""
-    v = getattr(args, name)
-    return DEFAULTS[args.arch][name] if v == _SHARED_DEFAULTS.get(name) else v
-
-
-def read_label_csv(path: os.PathLike | str, paths: np.ndarray) -> np.ndarray:
-    """Labels from a ``path,identity,quality`` CSV, aligned to ``paths`` (NaN where absent or empty)."""
-    got: Dict[str, float] = {}
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            q = row.get("quality", "")
-            got[os.path.abspath(row["path"])] = float(q) if q not in ("", None) else np.nan
-    out = np.array([got.get(os.path.abspath(p), np.nan) for p in paths], np.float64)
-    if not np.isfinite(out).any():
-        raise UsageError(f"{path}: no label matches the training images (paths must be the image paths)")
-    return out
+    def hyper(self, name: str):
+        """The user's value of ``name``, else this arch's default."""
+        v = getattr(self, name)
+        return DEFAULTS[self.arch][name] if v is None else v
 
 
 def export_regressor(model, out_dir: os.PathLike | str, arch: str, tag: str, recognizer: str, recognizer_file: str,
@@ -94,18 +84,18 @@ def export_regressor(model, out_dir: os.PathLike | str, arch: str, tag: str, rec
     return {"onnx": onnx_path, "json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md"}
 
 
-def _features_and_labels(args: argparse.Namespace, seed: int):
+def _features_and_labels(args: RegressorJob, seed: int):
     """The training faces (clean + degraded copies drawn with ``seed``) and their labels."""
-    from ..cli.progress import progress_bar
+    from ..progress import progress_bar
     from ..labelers.sdd import sdd_labels
-    from .data import identity_images
+    from ..faces.dataset import identity_images
     from .sdd_regressor import build_feature_set
 
     with progress_bar(len(identity_images(args.data)), "faces and recognizer features (cached)") as cb:
         fs, split = build_feature_set(args.data, args.recognizer, args.degrade_copies, args.degrade_profile, seed,
                                       args.cut, args.threads, args.pack, progress=cb)
     if args.arch == "embedding-head" and args.label_csv:
-        clean = read_label_csv(args.label_csv, fs.paths)
+        clean = scores_for(args.label_csv, fs.paths)
         labels = clean[fs.source]
         labels[fs.degradation != ""] = np.nan  # the CSV labels the listed images, not our degraded copies of them
         return fs, split, labels, f"labels from {args.label_csv}"
@@ -114,8 +104,10 @@ def _features_and_labels(args: argparse.Namespace, seed: int):
     return fs, split, labels, f"SDD labels ({mode}, {args.recognizer}) of clean + {args.degrade_copies} degraded copies"
 
 
-def run(args: argparse.Namespace, command: str) -> str:
-    """Train one of :data:`ARCHS` as ``fiqa train`` asked; returns a one-line summary for the CLI."""
+def train_regressor(args: RegressorJob) -> str:
+    """Train one of :data:`ARCHS` (one member per seed) and export it; returns a one-line summary."""
+    if args.arch not in ARCHS:
+        raise UsageError(f"{args.arch!r} is not a recognizer-based regressor; choose from {ARCHS}")
     import torch
 
     from .embedding_head import HeadTrainConfig, normalise_labels, train_head
@@ -128,23 +120,23 @@ def run(args: argparse.Namespace, command: str) -> str:
     from ..plugins import RECOGNIZERS
 
     rec_path = RECOGNIZERS.create(args.recognizer, threads=1).model_path
-    epochs, bs = _opt(args, "epochs"), _opt(args, "batch_size")
-    lr, wd = _opt(args, "lr"), _opt(args, "weight_decay")
-    seeds = args.seeds or [args.seed]
+    epochs, bs = args.hyper("epochs"), args.hyper("batch_size")
+    lr, wd = args.hyper("lr"), args.hyper("weight_decay")
+    seeds = list(args.seeds)
     members, hists = [], []
     for seed in seeds:
         # a seed ensemble trains each member in its own folder: own degraded copies, own held-out identities
         member_out = out if len(seeds) == 1 else out / f"seed-{seed}"
         member_out.mkdir(parents=True, exist_ok=True)
         fs, split, labels, label_desc = _features_and_labels(args, seed)
-        run_info = {"command": command, "arch": args.arch, "labels": label_desc,
+        run_info = {"command": args.command, "arch": args.arch, "labels": label_desc,
                     "samples": int(np.isfinite(labels).sum()), "split": split.__dict__}
         (member_out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
         if args.arch == "sdd-regressor":
             cfg = SDDTrainConfig(epochs=epochs, batch_size=bs, lr=lr, weight_decay=wd, val_fraction=args.val_fraction,
                                  seed=seed, threads=args.threads, cut=split.cut)
             model, h = train_sdd_regressor(fs.features, labels, fs.identities, rec_path, split, cfg, member_out,
-                                           resume=not args.no_resume, progress=True)
+                                           resume=args.resume, progress=True)
             example = torch.zeros(2, *fs.features.shape[1:])
         else:
             cfg = HeadTrainConfig(epochs=epochs, batch_size=bs, lr=lr, weight_decay=wd, val_fraction=args.val_fraction,

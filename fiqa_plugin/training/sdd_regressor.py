@@ -273,7 +273,8 @@ def build_feature_set(root: os.PathLike | str, recognizer: str = "buffalo_sc", d
     the recognizer for its ``cut`` features and raw embedding. Cached per copy under
     ``cache_dir()/training`` (float16 features, ~25 KB per face for ``w600k_mbf``)."""
     from ..plugins import RECOGNIZERS
-    from .data import _CACHE_VERSION, _key, _training_cache, _v2_copy, degrade, embed_folder
+    from ..faces.dataset import cache_key, dataset_cache_dir, embed_folder
+    from .data import CACHE_VERSION, degrade, v2_copy
 
     faces = embed_folder(root, pack, recognizer, threads, progress=progress)
     rec_path = RECOGNIZERS.create(recognizer, threads=1).model_path
@@ -283,15 +284,15 @@ def build_feature_set(root: os.PathLike | str, recognizer: str = "buffalo_sc", d
         if c < 0:
             crops, desc = faces.crops, np.full(len(faces.crops), "", dtype=object)
         elif profile == "v2":
-            crops, desc = _v2_copy(faces, seed, c)
+            crops, desc = v2_copy(faces, seed, c)
         else:  # v1 draws every copy from one generator, as build_training_set does
             rng = np.random.default_rng(seed)
             for _ in range(c + 1):
                 out = [degrade(x, rng) for x in faces.crops]
             crops, desc = np.stack([o[0] for o in out]), np.array([o[1] for o in out])
-        key = _key(_CACHE_VERSION, "sddfeat", [str(p) for p in faces.paths], recognizer, os.path.getsize(rec_path),
+        key = cache_key(CACHE_VERSION, "sddfeat", [str(p) for p in faces.paths], recognizer, os.path.getsize(rec_path),
                    split.cut, profile, seed, c)
-        path = _training_cache() / f"sddfeat-{key}.npz"
+        path = dataset_cache_dir() / f"sddfeat-{key}.npz"
         if cache and path.exists():
             with np.load(path, allow_pickle=False) as z:
                 f, e = z["features"], z["embeddings"]

@@ -120,14 +120,14 @@ def test_teacher_labels_are_the_teachers_score_ranks(shared):
     import os
 
     from fiqa_plugin.quality.measures import BlurQuality
-    from fiqa_plugin.training.data import _v2_copy, build_training_set, embed_folder
+    from fiqa_plugin.training.data import build_training_set, embed_folder, v2_copy
 
     root = shared / "data" / "celeba"
     names = sorted(os.listdir(root))[:3]
     ts = build_training_set(root, size=64, degrade_copies=1, seed=2, identities=names, limit_per_identity=5,
                             cache=False, profile="v2", labels="teacher:blur")
     faces = embed_folder(root, identities=names, limit_per_identity=5, cache=False)
-    copy, _ = _v2_copy(faces, 2, 0)
+    copy, _ = v2_copy(faces, 2, 0)
     blur = np.concatenate([BlurQuality().score_crops(faces.crops), BlurQuality().score_crops(copy)])
     n = len(blur)
     assert n == len(ts.labels) == 2 * len(faces.crops)

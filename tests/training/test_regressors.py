@@ -76,6 +76,12 @@ def test_train_sdd_regressor_and_embedding_head(fiqa, small_folder, tmp_path, sh
     assert cfg["compose"] == {"recognizer": "buffalo_sc", "recognizer_file": "w600k_mbf.onnx", "inputs": {"features": "637"}}
     assert (run / "sdd-regressor.t.onnx").stat().st_size < 3_000_000  # suffix + head only, no recognizer prefix
     assert "fiqa train" in json.loads((run / "run.json").read_text())["command"]
+    # `fiqa export` re-tags a regressor run (its run writes a history list, not the tinyFQnet dict)
+    models = tmp_path / "models"
+    assert fiqa(["export", str(run), "--tag", "again", "--out-dir", str(models), "--no-default"]) == 0
+    again = json.loads((models / "sdd-regressor.again.json").read_text())
+    assert (again["tag"], again["file"], again["compose"]) == ("again", "sdd-regressor.again.onnx", cfg["compose"])
+    assert (models / "sdd-regressor.again.onnx").read_bytes() == (run / "sdd-regressor.t.onnx").read_bytes()
 
     # the composed ONNX (recognizer + shipped suffix/head) scores like the torch model on float32 features
     faces = embed_folder(small_folder)
@@ -137,3 +143,12 @@ def test_sdd_regressor_seed_ensemble_is_the_mean_of_its_members(fiqa, small_fold
     q, _ = OnnxQualityModel.from_config(run / "sdd-regressor.t.json", threads=1).score_and_embed(faces.crops)
     want = np.mean(preds, axis=0)
     np.testing.assert_allclose(q, want, atol=1e-3 * max(1.0, np.abs(want).max()))
+
+
+def test_explicit_hyper_parameters_are_honoured_for_every_arch():
+    # --epochs 17 used to be read as "left at tinyFQnet's default" and silently replaced by 6
+    from fiqa_plugin.training.regressors import DEFAULTS, RegressorJob
+
+    job = RegressorJob(arch="sdd-regressor", data="d", out="o", epochs=17, lr=0.01)
+    assert (job.hyper("epochs"), job.hyper("lr")) == (17, 0.01)
+    assert job.hyper("batch_size") == DEFAULTS["sdd-regressor"]["batch_size"] == 64

@@ -11,7 +11,6 @@ Splits hold out whole groups (identities) when groups are known, else random sam
 """
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Callable, Optional, Tuple
 import cv2
 import numpy as np
 from ...errors import InputError
+from ...io import read_target_csv
 
 log = logging.getLogger(__name__)
 
@@ -59,33 +59,12 @@ def from_identity_folder(root: os.PathLike | str, degrade_copies: int = 2, seed:
                           f"{degrade_copies} degraded copies per face (seed {seed})")
 
 
-def read_label_csv(path: os.PathLike | str) -> list:
-    """Rows ``(image_path, label, group)`` of a ``path,label[,group]`` CSV (header optional; paths relative to the CSV)."""
-    path = Path(path)
-    rows = []
-    with open(path, newline="") as f:
-        for i, row in enumerate(csv.reader(f)):
-            if not row or row[0].startswith("#"):
-                continue
-            try:
-                label = float(row[1])
-            except (IndexError, ValueError):
-                if i == 0:  # header line
-                    continue
-                raise InputError(f"{path}:{i + 1}: expected 'path,label[,group]' with a float label, got {row!r}")
-            img = Path(row[0])
-            rows.append((str(img if img.is_absolute() else path.parent / img), label, row[2] if len(row) > 2 else ""))
-    if not rows:
-        raise InputError(f"{path} has no 'path,label' rows")
-    return rows
-
-
 def from_csv(path: os.PathLike | str, aligned: bool = False, pack: str = "buffalo_sc",
              progress: Optional[Callable[[int, int], None]] = None) -> RegressionData:
     """Crops and float targets from a ``path,label[,group]`` CSV; unreadable or faceless images are skipped (logged)."""
     from ...imageio import try_decode
 
-    rows = read_label_csv(path)
+    rows = read_target_csv(path)
     pipe = None
     if not aligned:
         from ...faces.pipeline import FacePipeline

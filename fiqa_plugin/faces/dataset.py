@@ -1,0 +1,182 @@
+"""The one face dataset: a folder of identity sub-folders or a ``path,identity`` list turned into
+detected, aligned (112x112, ArcFace template) and embedded faces, cached as ``.npz``.
+
+Used by ``fiqa label``, training, labeling in FiftyOne and the benchmarks alike. Core layer:
+onnxruntime only, no torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import MissingAssetError, UsageError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+_CACHE_VERSION = 1
+
+
+def identity_images(root: os.PathLike | str) -> List[Tuple[str, str]]:
+    """``(path, identity)`` for every image in ``root/<identity>/``, sorted (absolute paths, so the cache
+    keys built from them do not depend on the working directory or how ``root`` was spelled)."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise MissingAssetError(f"{root} is not a folder of identity sub-folders")
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        out += [(str(f), d.name) for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_EXTS and f.is_file()]
+    if not out:
+        raise MissingAssetError(f"no images in identity sub-folders of {root} (expected {root}/<identity>/<image>.jpg)")
+    return out
+
+
+@dataclass
+class FaceSet:
+    """Aligned faces of an identity folder with their embeddings."""
+
+    crops: np.ndarray  # [N,112,112,3] BGR uint8
+    embeddings: np.ndarray  # [N,D] float32, unit length
+    identities: np.ndarray  # [N] int, index into names
+    names: np.ndarray  # identity folder names
+    paths: np.ndarray  # source image paths
+    failed: np.ndarray  # paths where no face was found
+
+    def save(self, path: Path) -> None:
+        np.savez(path, crops=self.crops, embeddings=self.embeddings, identities=self.identities,
+                 names=self.names, paths=self.paths, failed=self.failed)
+
+    @classmethod
+    def load(cls, path: Path) -> "FaceSet":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(**{k: z[k] for k in ("crops", "embeddings", "identities", "names", "paths", "failed")})
+
+
+def cache_key(*parts) -> str:
+    """A short stable digest of JSON-able ``parts`` (cache file names)."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def dataset_cache_dir() -> Path:
+    """Where face sets and training intermediates are cached (``cache_dir()/training``)."""
+    from ..paths import cache_dir
+
+    d = cache_dir() / "training"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def load_recognizer(name: str, threads: int):
+    """A registered recognizer with ``threads`` onnxruntime threads."""
+    from ..plugins import RECOGNIZERS
+
+    return RECOGNIZERS.create(name, threads=threads)
+
+
+def embed_list(items: Sequence[Tuple[str, str]], pack: str, recognizer: str, threads: int,
+               progress: Optional[Callable[[int, int], None]] = None, where: str = "the list") -> FaceSet:
+    """Largest face of each ``(path, identity)`` item detected, aligned and embedded (not cached);
+    images without a face are listed in ``failed``."""
+    from ..faces.pipeline import FacePipeline
+
+    pipe = FacePipeline.from_pack(pack, mode="largest")
+    rec = load_recognizer(recognizer, threads)
+    names = sorted({y for _, y in items})
+    index = {y: i for i, y in enumerate(names)}
+    crops, ids, paths, failed = [], [], [], []
+    for i, (p, y) in enumerate(items):
+        res = pipe.process(p)
+        if res.ok:
+            crops.append(res.faces[0].aligned)
+            ids.append(index[y])
+            paths.append(p)
+        else:
+            failed.append(p)
+        if progress:
+            progress(i + 1, len(items))
+    if not crops:
+        raise UsageError(f"no face found in any image of {where}")
+    c = np.stack(crops)
+    emb = np.concatenate([rec.embed(c[s : s + 256]).normed for s in range(0, len(c), 256)])
+    return FaceSet(c, emb.astype(np.float32), np.asarray(ids, np.int32), np.asarray(names), np.asarray(paths),
+                   np.asarray(failed, dtype=str))
+
+
+def embed_folder(
+    root: os.PathLike | str,
+    pack: str = "buffalo_sc",
+    recognizer: str = "buffalo_sc",
+    threads: int = 1,
+    limit_per_identity: Optional[int] = None,
+    identities: Optional[Sequence[str]] = None,
+    cache: bool = True,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> FaceSet:
+    """Detect (largest face), align and embed every image of an identity folder; cached."""
+    items = identity_images(root)
+    if identities is not None:
+        keep = set(identities)
+        items = [it for it in items if it[1] in keep]
+    if limit_per_identity:
+        seen: Dict[str, int] = {}
+        kept = []
+        for it in items:
+            seen[it[1]] = seen.get(it[1], 0) + 1
+            if seen[it[1]] <= limit_per_identity:
+                kept.append(it)
+        items = kept
+    sig = [(p, os.path.getsize(p)) for p, _ in items]
+    path = dataset_cache_dir() / f"faces-{cache_key(_CACHE_VERSION, sig, pack, recognizer)}.npz"
+    if cache and path.exists():
+        log.info("loading cached faces from %s", path)
+        return FaceSet.load(path)
+    fs = embed_list(items, pack, recognizer, threads, progress, where=str(root))
+    log.info("%d faces embedded, %d images without a face", len(fs.crops), len(fs.failed))
+    if cache:
+        fs.save(path)
+        log.info("cached faces in %s", path)
+    return fs
+
+
+def items_of(data: os.PathLike | str) -> List[Tuple[str, str]]:
+    """A folder of identity sub-folders or a ``path,identity`` CSV → ``(path, identity)`` items."""
+    from ..io import read_identity_list
+
+    return read_identity_list(data) if Path(data).is_file() else identity_images(data)
+
+
+def embed_items(data: os.PathLike | str, pack: str, recognizer: str, threads: int, cache: bool = True,
+                progress: Optional[Callable[[int, int], None]] = None) -> FaceSet:
+    """Detected, aligned and embedded faces (largest per image) of a folder (cached) or a list."""
+    if not Path(data).is_file():
+        return embed_folder(data, pack, recognizer, threads, cache=cache, progress=progress)
+    from ..io import read_identity_list
+
+    return embed_list(read_identity_list(data), pack, recognizer, threads, progress, where=str(data))
+
+
+def score_in_batches(method, crops_bgr: np.ndarray, batch: int = 256) -> np.ndarray:
+    """``method.score_crops`` over aligned crops, ``batch`` at a time (bounded memory for big models)."""
+    return np.concatenate([method.score_crops(crops_bgr[s : s + batch]) for s in range(0, len(crops_bgr), batch)])
+
+
+def method_scores(method: str, faces: FaceSet, pack: str, recognizer: str) -> np.ndarray:
+    """Scores of ``faces`` by a registered quality method. Crop-only methods score the aligned crops;
+    methods that need detection or embeddings re-run the pipeline on the images."""
+    from ..plugins import QUALITY_METHODS
+    from ..quality.base import CropQualityMethod
+    from ..scoring import QualityScorer
+
+    m = QUALITY_METHODS.create(method)
+    if isinstance(m, CropQualityMethod):
+        return score_in_batches(m, faces.crops).astype(np.float64)
+    rows = {str(r.source): r.quality for r in QualityScorer(m, mode="largest", pack=pack, recognizer=recognizer)
+            .score([str(p) for p in faces.paths]) if r.face_index == 0}
+    return np.array([rows.get(str(p), np.nan) for p in faces.paths], np.float64)
