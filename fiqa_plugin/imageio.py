@@ -60,7 +60,7 @@ Image.MAX_IMAGE_PIXELS = 65535 * 65535
 _ORIENT = {
     2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
     5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
-    7: lambda a: np.rot90(a, 1)[::-1], 8: lambda a: np.rot90(a, 1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1),
 }
 
 
@@ -145,20 +145,24 @@ def _read(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) -> tupl
     return data, name
 
 
-def _open_within_budget(data: bytes, name: str, max_side: int) -> Image.Image:
-    """The first frame, loaded, with no more than :data:`MAX_PIXELS` decoded."""
+def _open_within_budget(data: bytes, name: str, max_side: int) -> tuple:
+    """``(image, header size)``: the first frame, loaded, with no more than :data:`MAX_PIXELS` decoded."""
     img = Image.open(_GuardedBytes(data, DECODE_CPU_SECONDS))
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageDecodeError("unreadable", f"{name}: header says {w}x{h} pixels")
-    if img.format == "JPEG" and (w * h > MAX_PIXELS or max(w, h) > max_side):
-        # libjpeg decodes at 1/2, 1/4 or 1/8 scale: far cheaper than a full decode.
-        img.draft(None, (max_side, max_side))
+    if img.format == "JPEG" and max(w, h) >= 2 * max_side:
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale: far cheaper than a full decode. The largest
+        # scale that keeps the long side >= max_side, and at least the one the budget needs.
+        keep = max(f for f in (1, 2, 4, 8) if max(w, h) // f >= max_side)
+        need = next((f for f in (1, 2, 4) if -(-w // f) * -(-h // f) <= MAX_PIXELS), 8)
+        s = max(keep, need)
+        img.draft(None, (max(1, w // s), max(1, h // s)))
     if img.size[0] * img.size[1] > MAX_PIXELS:
         raise ImageDecodeError("too_large", f"{name}: {w}x{h} {img.format} image is over the "
                                f"{MAX_PIXELS / 2**20:.0f} Mi-pixel limit (only JPEG can be decoded reduced)")
     img.load()
-    return img
+    return img, (w, h)
 
 
 def _orientation(img: Image.Image, name: str) -> int:
@@ -170,6 +174,20 @@ def _orientation(img: Image.Image, name: str) -> int:
     return o if o in _ORIENT else 1
 
 
+def _reduce(img: Image.Image, max_side: int) -> Image.Image:
+    """Shrink by a whole factor (box filter, in Pillow) while the image is still 2x over ``max_side``:
+    the numpy copies and conversions that follow then cost a quarter or less."""
+    f = max(img.size) // max_side
+    if f < 2:
+        return img
+    if img.mode in ("P", "1"):  # palette indices cannot be averaged
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    try:
+        return img.reduce(f)
+    except (ValueError, NotImplementedError):  # a mode Pillow cannot reduce: cv2 resizes it later
+        return img
+
+
 def _to_array(img: Image.Image) -> np.ndarray:
     """HxW (grey) or HxWx3/4 (RGB/RGBA) array in the image's own depth (uint8, uint16 or float32)."""
     mode = img.mode
@@ -179,10 +197,10 @@ def _to_array(img: Image.Image) -> np.ndarray:
         return np.asarray(img, np.float32)
     if mode == "LAB":  # no LAB->RGB in Pillow; the lightness channel is the face's grey image
         return np.asarray(img.getchannel("L"))
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
-        return np.asarray(img.convert("RGBA"))
-    if mode in ("L", "RGB"):
+    if mode in ("L", "RGB", "RGBA"):
         return np.asarray(img)
+    if mode in ("LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
+        return np.asarray(img.convert("RGBA"))
     if mode == "1":
         return np.asarray(img.convert("L"))
     return np.asarray(img.convert("RGB"))  # P, CMYK, YCbCr, HSV, RGBX...
@@ -205,6 +223,26 @@ def _to_uint8_rgb(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _decode(data: bytes, name: str, max_side: int) -> DecodedImage:
+    img, size = _open_within_budget(data, name, max_side)
+    orient = _orientation(img, name)
+    original = size if orient < 5 else size[::-1]
+    a = _to_array(_reduce(img, max_side))
+    del img  # the full-size decode is not needed past this point
+    if orient != 1:
+        a = _ORIENT[orient](a[..., None] if a.ndim == 2 else a)
+        a = a[..., 0] if a.shape[2] == 1 else a
+    h, w = a.shape[:2]
+    if max(h, w) > max_side:
+        s = max_side / max(h, w)
+        a = cv2.resize(np.ascontiguousarray(a), (max(1, round(w * s)), max(1, round(h * s))),
+                       interpolation=cv2.INTER_AREA)
+    rgb = _to_uint8_rgb(a)
+    h2, w2 = rgb.shape[:2]
+    bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)  # faster than a strided numpy copy
+    return DecodedImage(bgr=bgr, original_size=tuple(original), scale=w2 / original[0], tiny=min(h2, w2) < MIN_SIDE)
+
+
 def decode_image(source: Union[str, os.PathLike, bytes], max_side: int = MAX_SIDE) -> DecodedImage:
     """Decode ``source`` (a path or encoded bytes) to BGR uint8, within the budgets above.
 
@@ -213,11 +251,7 @@ def decode_image(source: Union[str, os.PathLike, bytes], max_side: int = MAX_SID
     """
     data, name = _read(source)
     try:
-        img = _open_within_budget(data, name, max_side)
-        orient = _orientation(img, name)
-        original = img.size if orient < 5 else img.size[::-1]
-        a = _to_array(img)
-        del img  # the full-size decode is not needed past this point
+        return _decode(data, name, max_side)
     except ImageDecodeError:
         raise
     except _Timeout:
@@ -233,19 +267,6 @@ def decode_image(source: Union[str, os.PathLike, bytes], max_side: int = MAX_SID
     except Exception as exc:  # a decoder bug on a hostile file must cost this file only
         log.debug("decoder failed on %s", name, exc_info=True)
         raise ImageDecodeError("unreadable", f"{name}: corrupt image ({type(exc).__name__}: {exc})") from None
-    if orient != 1:
-        a = _ORIENT[orient](a[..., None] if a.ndim == 2 else a)
-        a = a[..., 0] if a.shape[2] == 1 else a
-    h, w = a.shape[:2]
-    if max(h, w) > max_side:
-        s = max_side / max(h, w)
-        a = cv2.resize(np.ascontiguousarray(a), (max(1, round(w * s)), max(1, round(h * s))),
-                       interpolation=cv2.INTER_AREA)
-    rgb = _to_uint8_rgb(a)
-    h2, w2 = rgb.shape[:2]
-    scale = w2 / original[0]
-    bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)  # faster than a strided numpy copy
-    return DecodedImage(bgr=bgr, original_size=tuple(original), scale=scale, tiny=min(h2, w2) < MIN_SIDE)
 
 
 def try_decode(source, max_side: int = MAX_SIDE) -> tuple[Optional[DecodedImage], Optional[ImageDecodeError]]:
