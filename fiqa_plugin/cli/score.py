@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import csv
+import itertools
 import logging
 import math
-import os
 
 log = logging.getLogger(__name__)
 COLUMNS = ["path", "quality", "status", "face", "error"]
@@ -27,30 +26,25 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..faces.pipeline import list_images
+    from ..io.writers import CsvRows
     from ..scoring import QualityScorer
     from .progress import progress_bar
 
     paths = list_images(args.input)
-    done = set()
-    if args.resume and os.path.exists(args.out):
-        with open(args.out, newline="") as fh:
-            done = {row["path"] for row in csv.DictReader(fh)}
-        log.info("resuming: %d images already scored", len(done))
-    todo = [p for p in paths if p not in done]
     scorer = QualityScorer(args.method, mode=args.mode, pack=args.pack, root=args.root, batch_size=args.batch_size)
-    append = bool(done)
     counts: dict = {}
-    with open(args.out, "a" if append else "w", newline="") as fh:
-        w = csv.writer(fh)
-        if not append:
-            w.writerow(COLUMNS)
+    with CsvRows(args.out, COLUMNS, resume=args.resume) as out:  # the CSV is the checkpoint --resume reads
+        todo = [p for p in paths if p not in out.done]
+        if out.done:
+            log.info("resuming: %d images already in %s", len(out.done), args.out)
         with progress_bar(len(todo), f"fiqa score ({scorer.method.name})") as cb:
-            for i, row in enumerate(scorer.score(todo, progress=cb)):
-                q = "" if math.isnan(row.quality) else f"{row.quality:.6g}"
-                w.writerow([row.source, q, row.status, row.face_index, row.error])
-                counts[row.status] = counts.get(row.status, 0) + 1
-                if i % 256 == 0:
-                    fh.flush()  # the CSV is the checkpoint: --resume picks up from it
+            for _, image_rows in itertools.groupby(scorer.score(todo, progress=cb), key=lambda r: r.source):
+                lines = []  # an image's faces reach the file together, so a resume never half-skips it
+                for row in image_rows:
+                    q = "" if math.isnan(row.quality) else f"{row.quality:.6g}"
+                    lines.append([row.source, q, row.status, row.face_index, row.error])
+                    counts[row.status] = counts.get(row.status, 0) + 1
+                out.write_rows(lines)
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
     print(f"scored {len(todo)} images with {scorer.method.name} -> {args.out} ({summary or 'nothing to do'})")
     return 0
