@@ -50,10 +50,12 @@ _SCHEMA = pa.schema([
     ("index", pa.int64()),  # position of the image in the input list
     ("path", pa.string()),
     ("face", pa.int32()),  # -1: the image gave no face (status says why)
-    ("quality", pa.float32()),
+    # Scalars as float64: the local engine's Python floats, bit for bit.
+    ("quality", pa.float64()),
+    ("quality_score", pa.float64()),  # 0-100 calibrated (NaN: the method has no calibration table)
     ("status", pa.string()),
     ("error", pa.string()),
-    ("det_score", pa.float32()),
+    ("det_score", pa.float64()),
     ("bbox", pa.list_(pa.float32(), 4)),
     ("landmarks", pa.list_(pa.float32(), 10)),
     ("embedding", pa.list_(pa.float32())),
@@ -163,10 +165,11 @@ def rows_to_columns(rows: Sequence[ScoreRow]) -> Dict[str, np.ndarray]:
     return {
         "path": np.asarray([r.source for r in rows], object),
         "face": np.asarray([r.face_index for r in rows], np.int32),
-        "quality": np.asarray([r.quality for r in rows], np.float32),
+        "quality": np.asarray([r.quality for r in rows], np.float64),
+        "quality_score": np.asarray([r.quality_score for r in rows], np.float64),
         "status": np.asarray([r.status for r in rows], object),
         "error": np.asarray([r.error for r in rows], object),
-        "det_score": np.asarray([r.det_score for r in rows], np.float32),
+        "det_score": np.asarray([r.det_score for r in rows], np.float64),
         "bbox": np.stack([np.full(4, np.nan, np.float32) if r.bbox is None else np.asarray(r.bbox, np.float32)
                           for r in rows]) if rows else np.zeros((0, 4), np.float32),
         "landmarks": np.stack([np.full(10, np.nan, np.float32) if r.landmarks is None else
@@ -187,7 +190,7 @@ def _table(rows: List[Dict[str, Any]]) -> pa.Table:
         return None if v.size == 0 or np.isnan(v).all() else v.reshape(-1).tolist()
 
     cols = {k: [r[k].item() if isinstance(r[k], np.generic) else r[k] for r in rows]
-            for k in ("index", "path", "face", "quality", "status", "error", "det_score")}
+            for k in ("index", "path", "face", "quality", "quality_score", "status", "error", "det_score")}
     cols.update({k: [vec(r, k) for r in rows] for k in ("bbox", "landmarks", "embedding")})
     return pa.table(cols, schema=_SCHEMA)
 
@@ -347,8 +350,9 @@ def read_rows(out_dir: Union[str, os.PathLike]) -> Iterator[ScoreRow]:
     for s in range(n_shards):
         for r in pq.read_table(_shard_file(out, s)).to_pylist():
             yield ScoreRow(
-                r["path"], r["quality"], r["status"], r["face"], r["error"],
-                None if r["bbox"] is None else np.asarray(r["bbox"], np.float32),
-                None if r["landmarks"] is None else np.asarray(r["landmarks"], np.float32).reshape(5, 2),
-                r["det_score"], None if r["embedding"] is None else np.asarray(r["embedding"], np.float32),
+                r["path"], r["quality"], r["status"], face_index=r["face"], error=r["error"],
+                bbox=None if r["bbox"] is None else np.asarray(r["bbox"], np.float32),
+                landmarks=None if r["landmarks"] is None else np.asarray(r["landmarks"], np.float32).reshape(5, 2),
+                det_score=r["det_score"], quality_score=r["quality_score"],
+                embedding=None if r["embedding"] is None else np.asarray(r["embedding"], np.float32),
             )

@@ -34,9 +34,9 @@ def photos(shared) -> list:
 
 def _key(r) -> tuple:
     """Everything a row holds, floats by their exact bits (NaN equals NaN here)."""
-    bits = lambda v: None if v is None else np.asarray(v, np.float32).tobytes()  # noqa: E731
+    bits = lambda v: None if v is None else np.asarray(v).tobytes()  # noqa: E731
     return (r.source, r.face_index, bits(r.quality), r.status, r.error, bits(r.det_score), bits(r.bbox),
-            bits(r.landmarks), bits(r.embedding))
+            bits(r.landmarks), bits(r.embedding), bits(r.quality_score))
 
 
 @pytest.fixture(scope="module")
