@@ -17,14 +17,16 @@ class ComputeFaceQuality(foo.Operator):
 
     def resolve_input(self, ctx):
         from fiqa_plugin.integrations.fiftyone import method_choices
+        from fiqa_plugin.scoring import DEFAULT_METHOD
 
         inputs = types.Object()
         methods = types.Dropdown(label="Method")
         for m in method_choices():
             methods.add_choice(m, label=m)
-        inputs.enum("method", methods.values(), default="lightqnet" if "lightqnet" in methods.values() else None,
+        inputs.enum("method", methods.values(), default=DEFAULT_METHOD if DEFAULT_METHOD in methods.values() else None,
                     required=True, label="Quality method", view=methods)
-        inputs.str("quality_field", default="quality", required=True, label="Output field")
+        inputs.str("quality_field", default="quality", required=True, label="Output field",
+                   description="raw score; its 0-100 calibrated score goes to <field>_score")
         inputs.bool("detect_faces", default=True, label="Detect faces",
                     description="off: images are already aligned 112x112 face crops")
         inputs.str("faces_field", default="faces", required=False, label="Faces field (Detections)",

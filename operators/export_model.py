@@ -14,8 +14,10 @@ class ExportQualityModel(foo.Operator):
         )
 
     def resolve_input(self, ctx):
+        from fiqa_plugin.scoring import DEFAULT_METHOD
+
         inputs = types.Object()
-        inputs.str("method", default="lightqnet", required=True, label="ONNX quality model")
+        inputs.str("method", default=DEFAULT_METHOD, required=True, label="ONNX quality model")
         inputs.str("out_dir", required=True, label="Output folder")
         return types.Property(inputs)
 

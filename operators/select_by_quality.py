@@ -22,6 +22,9 @@ class SelectByFaceQuality(foo.Operator):
             crit.add_choice(c, label=c.replace("_", " "))
         inputs.enum("criterion", crit.values(), default="threshold", required=True, view=crit)
         inputs.float("value", required=True, label="Threshold or k")
+        inputs.bool("calibrated", default=True, label="Threshold on the 0-100 calibrated score",
+                    description="on: compare <quality field>_score (percentile among typical faces) with the "
+                                "threshold; off: the raw quality")
         inputs.str("group_field", required=False, label="Group field (identity) for best k per group")
         inputs.str("tag", required=False, label="Tag the selected samples")
         inputs.str("view_name", required=False, label="Save as view")
@@ -33,6 +36,8 @@ class SelectByFaceQuality(foo.Operator):
         p = ctx.params
         crit, value = p["criterion"], p["value"]
         kw = {crit: value if crit == "threshold" else int(value)}
+        if crit == "threshold":
+            kw["calibrated"] = bool(p.get("calibrated", True))
         view = select_by_quality(ctx.view, p.get("quality_field") or "quality",
                                  group_field=p.get("group_field") or None, **kw)
         out = tag_or_save(view, tag=p.get("tag") or None, view_name=p.get("view_name") or None)

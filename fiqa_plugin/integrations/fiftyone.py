@@ -5,13 +5,17 @@ Quick use::
     import fiftyone as fo
     from fiqa_plugin.integrations.fiftyone import load_model, compute_quality
 
-    model = load_model("lightqnet", detect_faces=False)        # one float per sample
+    model = load_model(detect_faces=False)    # the default method (fiqa_plugin.scoring.DEFAULT_METHOD), one float per sample
     dataset.apply_model(model, label_field="quality")
 
-    model = load_model("lightqnet")                             # every face as a Detection
-    dataset.apply_model(model, label_field="fiqa")              # fiqa_quality, fiqa_faces, fiqa_landmarks, fiqa_error
+    model = load_model("tinyfqnet")           # any registered method; every face as a Detection
+    dataset.apply_model(model, label_field="fiqa")  # fiqa_quality, fiqa_quality_score, fiqa_faces, fiqa_landmarks, fiqa_error
 
-    compute_quality(dataset, "lightqnet", quality_field="quality", faces_field="faces")  # robust, resumable
+    compute_quality(dataset, quality_field="quality", faces_field="faces")  # robust, resumable
+
+Calibrated scores: beside each raw quality field ``X`` a float field ``X_score`` holds its 0–100
+percentile among typical faces (:mod:`fiqa_plugin.quality.calibration`); each face Detection and
+Keypoint carries ``quality`` and ``quality_score``. A method without a calibration table leaves them ``None``.
 
 Everything runs through the core's onnxruntime path (:class:`~fiqa_plugin.scoring.QualityScorer`,
 :class:`~fiqa_plugin.faces.FacePipeline`); torch is never imported.
@@ -25,7 +29,7 @@ import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import fiftyone as fo
 import fiftyone.core.models as fomodels
@@ -35,13 +39,14 @@ from fiftyone import ViewField as F
 from ..faces.pipeline import FaceMode, ImageFaces
 from ..plugins import QUALITY_METHODS
 from ..quality.base import QualityMethod
+from ..quality.calibration import Calibration, calibration_for, score_field
 from ..scoring import QualityScorer
 from ..errors import UsageError
+from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
-OUTPUT_KEYS = ("quality", "faces", "landmarks", "error")
+OUTPUT_KEYS = ("quality", "quality_score", "faces", "landmarks", "error")
 
 
 class FIQAModel(fomodels.Model):
@@ -49,8 +54,8 @@ class FIQAModel(fomodels.Model):
 
     ``predict_all`` takes FiftyOne's decoded RGB arrays (what ``apply_model`` passes) or
     file paths (decoded by the core's robust reader). With ``store_faces`` the output is a
-    dict ``{"quality", "faces", "landmarks", "error"}`` (``apply_model`` writes one field
-    per key, ``<label_field>_<key>``); otherwise one float (``None`` when no face scored).
+    dict ``{"quality", "quality_score", "faces", "landmarks", "error"}`` (``apply_model`` writes one
+    field per key, ``<label_field>_<key>``); otherwise one raw float (``None`` when no face scored).
     """
 
     def __init__(self, scorer: QualityScorer, store_faces: bool = True, batch_size: int = 64) -> None:
@@ -91,7 +96,7 @@ class FIQAModel(fomodels.Model):
 
     def predict_all(self, args: Sequence[Any]) -> List[Any]:
         """Quality (and faces) of a batch of images; faces of the whole batch are scored together."""
-        records = [_record(f, q) for f, q in self.score_images(args)]
+        records = [_record(f, q, self.scorer.calibration) for f, q in self.score_images(args)]
         if self.store_faces:
             # apply_model cannot type a new field from None: leave absent keys out.
             return [{k: v for k, v in r.items() if v is not None} for r in records]
@@ -135,9 +140,11 @@ def _finite(x: float) -> Optional[float]:
     return float(x) if math.isfinite(float(x)) else None
 
 
-def _record(item: ImageFaces, q: np.ndarray) -> Dict[str, Any]:
-    """FiftyOne labels for one image: best quality, Detections, Keypoints, error text."""
+def _record(item: ImageFaces, q: np.ndarray, calibration: Optional[Calibration] = None) -> Dict[str, Any]:
+    """FiftyOne labels for one image: best quality and its 0-100 score, Detections, Keypoints, error text."""
+    qs = calibration.to_score(q) if calibration is not None else np.full(len(q), np.nan)
     best = _finite(np.nanmax(q)) if len(q) and np.isfinite(q).any() else None
+    best_score = _finite(np.nanmax(qs)) if best is not None and np.isfinite(qs).any() else None
     error = None
     if best is None:
         error = item.error or item.status or "no score"
@@ -145,7 +152,7 @@ def _record(item: ImageFaces, q: np.ndarray) -> Dict[str, Any]:
             error = f"{item.status}: {error}"
     dets, kps = [], []
     w, h = item.image_size or (0, 0)
-    for face, qf in zip(item.faces, q):
+    for face, qf, sf in zip(item.faces, q, qs):
         if face.bbox is None or not w or not h:
             continue  # pre-aligned crops have no box in a source image
         x1, y1, x2, y2 = (float(v) for v in face.bbox)
@@ -154,11 +161,12 @@ def _record(item: ImageFaces, q: np.ndarray) -> Dict[str, Any]:
         pts = [[float(x) / w, float(y) / h] for x, y in np.asarray(face.landmarks)]
         dets.append(fo.Detection(
             label="face", bounding_box=[x1, y1, x2 - x1, y2 - y1], confidence=_finite(face.det_score),
-            quality=_finite(qf), landmarks=pts, face_index=int(face.index),
+            quality=_finite(qf), quality_score=_finite(sf), landmarks=pts, face_index=int(face.index),
         ))
-        kps.append(fo.Keypoint(label="face", points=pts, quality=_finite(qf)))
+        kps.append(fo.Keypoint(label="face", points=pts, quality=_finite(qf), quality_score=_finite(sf)))
     return {
         "quality": best,
+        "quality_score": best_score,
         "faces": fo.Detections(detections=dets) if dets else None,
         "landmarks": fo.Keypoints(keypoints=kps) if kps else None,
         "error": error,
@@ -177,7 +185,8 @@ def load_model(
     workers: Optional[int] = None,
     **method_kwargs: Any,
 ) -> FIQAModel:
-    """A FiftyOne Model for the registered quality method ``name`` (default: tinyfqnet, else blur),
+    """A FiftyOne Model for the registered quality method ``name`` (default:
+    :data:`fiqa_plugin.scoring.DEFAULT_METHOD`),
     or for a ready :class:`~fiqa_plugin.quality.base.QualityMethod` instance.
 
     ``detect_faces=False`` treats every image as a pre-aligned 112×112 crop. With detection the
@@ -217,7 +226,8 @@ def compute_quality(
 ) -> Dict[str, int]:
     """Score every sample from its filepath and write the results, batch by batch.
 
-    Writes ``quality_field`` (float, ``None`` when no face scored), ``error_field`` (default
+    Writes ``quality_field`` (float, ``None`` when no face scored), its 0-100 calibrated score
+    ``<quality_field>_score`` (``None`` also when the method has no calibration table), ``error_field`` (default
     ``<quality_field>_error``: why a sample has no score, else ``None``) and, when
     ``faces_field`` is given, a Detections field (quality, det confidence and relative
     landmarks per face) plus ``<faces_field>_landmarks`` Keypoints. Results are saved per
@@ -229,6 +239,7 @@ def compute_quality(
     error_field = error_field or f"{quality_field}_error"
     ds = samples._dataset
     _ensure_field(ds, quality_field, fo.FloatField)
+    _ensure_field(ds, score_field(quality_field), fo.FloatField)
     _ensure_field(ds, error_field, fo.StringField)
     if faces_field:
         _ensure_field(ds, faces_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
@@ -240,8 +251,9 @@ def compute_quality(
     step = batch_size or model.batch_size
     for i in range(0, len(ids), step):
         bid, bpath = ids[i : i + step], paths[i : i + step]
-        recs = [_record(f, q) for f, q in model.score_images(bpath)]
+        recs = [_record(f, q, model.scorer.calibration) for f, q in model.score_images(bpath)]
         ds.set_values(quality_field, {k: r["quality"] for k, r in zip(bid, recs)}, key_field="id")
+        ds.set_values(score_field(quality_field), {k: r["quality_score"] for k, r in zip(bid, recs)}, key_field="id")
         ds.set_values(error_field, {k: r["error"] for k, r in zip(bid, recs)}, key_field="id")
         if faces_field:
             ds.set_values(faces_field, {k: r["faces"] for k, r in zip(bid, recs)}, key_field="id")
@@ -262,8 +274,10 @@ def select_by_quality(
     lowest_k: Optional[int] = None,
     best_k_per: Optional[int] = None,
     group_field: Optional[str] = None,
+    calibrated: bool = False,
 ) -> fo.DatasetView:
-    """A view of samples by quality: below ``threshold``, the ``lowest_k`` overall, or the
+    """A view of samples by quality: below ``threshold`` (with ``calibrated``, a 0-100 threshold on the
+    calibrated field ``<quality_field>_score``), the ``lowest_k`` overall, or the
     ``best_k_per`` highest-quality samples of each ``group_field`` value (an identity, a video or
     template id; a Classification groups by its label, a grouped dataset's ``group`` field by group).
     Unscored samples (``None``) count as lowest. Exactly one criterion must be given."""
@@ -271,7 +285,12 @@ def select_by_quality(
     if sum(given) != 1:
         raise UsageError("give exactly one of threshold, lowest_k, best_k_per")
     if threshold is not None:
-        return samples.match((F(quality_field) == None) | (F(quality_field) < threshold))  # noqa: E711
+        field = score_field(quality_field) if calibrated else quality_field
+        if calibrated and not (0 <= threshold <= 100):
+            raise UsageError(f"a calibrated threshold is on the 0-100 scale, got {threshold:g}")
+        if not samples.has_field(field):
+            raise UsageError(f"the samples have no field {field!r}: compute quality first")
+        return samples.match((F(field) == None) | (F(field) < threshold))  # noqa: E711
     if lowest_k is not None:
         # None sorts first ascending, so failed samples are the first ones reviewed.
         return samples.sort_by(quality_field).limit(int(lowest_k))
@@ -320,6 +339,9 @@ def export_model(name: str, out_dir: Union[str, os.PathLike]) -> Dict[str, str]:
     cfg_out = json.loads(json.dumps({k: getattr(cfg, k) for k in cfg.__dataclass_fields__ if k not in ("extra", "path")}))
     cfg_out.update(cfg.extra)
     cfg_out["file"] = onnx_dst.name
+    cal = calibration_for(method)
+    if cal is not None:  # the copy carries its 0-100 table (a config's own table wins over sidecar files)
+        cfg_out["calibration"] = cal.to_json()
     json_dst = out / f"{cfg.name}.json"
     json_dst.write_text(json.dumps(cfg_out, indent=2) + "\n")
     return {"onnx": str(onnx_dst), "config": str(json_dst)}

@@ -4,7 +4,10 @@
     app = FaceAnalysis(name="buffalo_sc", quality=True)  # or quality_model="tinyfqnet", "lightqnet", ...
     app.prepare(ctx_id=-1)
     for face in app.get(img_bgr):
-        print(face.quality, face.quality_method, face.normed_embedding.shape)
+        print(face.quality, face.quality_score, face.quality_method, face.normed_embedding.shape)
+
+``face.quality_score`` is the 0–100 calibrated score (percentile among typical faces,
+:mod:`fiqa_plugin.quality.calibration`; NaN when the method has no calibration table).
 
 How it hooks in (InsightFace 2.1's own extension points, no patching):
 
@@ -40,6 +43,7 @@ from ..faces.pipeline import Face as FiqaFace
 from ..faces.pipeline import grid_region
 from ..paths import insightface_root
 from ..quality.base import CropQualityMethod, QualityMethod
+from ..quality.calibration import Calibration, calibration_for
 from ..quality.onnx_model import OnnxQualityModel, QualityModelConfig
 from ..errors import ModelError
 
@@ -105,7 +109,8 @@ class _SharedCropRecognition:
 
 
 class FaceAnalysis(_InsightFaceAnalysis):
-    """``insightface.app.FaceAnalysis`` that also sets ``face.quality`` and ``face.quality_method``.
+    """``insightface.app.FaceAnalysis`` that also sets ``face.quality``, ``face.quality_score`` (0-100) and
+    ``face.quality_method``.
 
     ``quality_model`` is the name of a quality model stored in the pack folder
     (``<arch>.<tag>`` or ``<arch>``), else of any registered quality method
@@ -133,9 +138,11 @@ class FaceAnalysis(_InsightFaceAnalysis):
         self.quality_files = quality_files_in_pack(self.model_dir)
         self._drop_misrouted_quality_models(allowed_modules, kwargs)
         self.quality_method: Optional[QualityMethod] = None
+        self.quality_calibration: Optional[Calibration] = None
         self._shared: Optional[_SharedCropRecognition] = None
         if quality:
             self.quality_method = self._resolve_quality(quality_model, quality_kwargs or {})
+            self.quality_calibration = calibration_for(self.quality_method)
             rec = self.models.get("recognition")
             # Only a recognizer whose get() is ArcFaceONNX's own is known to do norm_crop → get_feat.
             if rec is not None and type(rec).get is ArcFaceONNX.get:
@@ -215,8 +222,10 @@ class FaceAnalysis(_InsightFaceAnalysis):
                 q[usable] = method.score_crops(np.stack([crops[i] for i in usable]))
             else:
                 q[usable] = method.score_faces([self._fiqa_face(img, faces[i], crops[i], k) for k, i in enumerate(usable)])
-        for f, v in zip(faces, q):
+        qs = self.quality_calibration.to_score(q) if self.quality_calibration is not None else np.full(len(q), np.nan)
+        for f, v, sv in zip(faces, q, qs):
             f.quality = float(v)
+            f.quality_score = float(sv)
             f.quality_method = method.name
 
     @staticmethod
