@@ -120,8 +120,8 @@ class OnnxQualityModel(CropQualityMethod):
         if config.input_format == "float":
             # Resize, channel order, normalisation and layout run inside the graph (fiqa_plugin/quality/preprocess_graph.py).
             self._float_model = self._load_float_model(config)
-            self._sessions: Dict[tuple, Any] = {}
-            self.session = self._session((ALIGNED, ALIGNED))
+            self._sessions: Dict[int, Any] = {}
+            self.session = self._session(ALIGNED)
         else:
             if not config.model_path.exists():
                 raise MissingAssetError(f"ONNX model not found: {config.model_path}")
@@ -154,25 +154,24 @@ class OnnxQualityModel(CropQualityMethod):
             raise MissingAssetError(f"ONNX model not found: {config.model_path}")
         return onnx.load(str(config.model_path))
 
-    def _session(self, hw: tuple):
-        """The session taking uint8 crops of height × width ``hw`` (built on first use: 112 × 112 from
-        the face pipeline, other sizes only when a caller passes them)."""
-        if hw not in self._sessions:
+    def _session(self, side: int):
+        """The session taking uint8 ``side × side`` crops (built on first use: 112 for the face
+        pipeline's crops, other sizes only when a caller passes them)."""
+        if side not in self._sessions:
             c = self.config
-            model = with_preprocessing(self._float_model, c.input_size, c.layout, c.channels, c.mean, c.std, crop_size=hw)
-            self._sessions[hw] = make_session(model.SerializeToString(), threads=self._threads)
-        return self._sessions[hw]
+            model = with_preprocessing(self._float_model, c.input_size, c.layout, c.channels, c.mean, c.std, crop_size=side)
+            self._sessions[side] = make_session(model.SerializeToString(), threads=self._threads)
+        return self._sessions[side]
 
     def _run(self, crops_bgr: np.ndarray, embed: bool):
         crops_bgr = np.ascontiguousarray(crops_bgr, dtype=np.uint8)
-        hw = tuple(crops_bgr.shape[1:3])
-        if self.config.input_format == "float":
-            session = self._session(hw)
-        else:
-            session = self.session
-            if hw != (ALIGNED, ALIGNED):  # a baked file takes 112 crops only
-                crops_bgr = np.stack([cv2.resize(c, (ALIGNED, ALIGNED), interpolation=cv2.INTER_AREA if hw[0] > ALIGNED
-                                                 else cv2.INTER_LINEAR) for c in crops_bgr])
+        h, w = crops_bgr.shape[1:3]
+        # The graph shrinks square crops (INTER_AREA); anything else is resized here, as before.
+        side = ALIGNED if self.config.input_format == "uint8_crops" else max(self.config.input_size, h if h == w else 0)
+        if (h, w) != (side, side):
+            interp = cv2.INTER_AREA if min(h, w) > side else cv2.INTER_LINEAR
+            crops_bgr = np.stack([cv2.resize(c, (side, side), interpolation=interp) for c in crops_bgr])
+        session = self.session if self.config.input_format == "uint8_crops" else self._session(side)
         step = self.fixed_batch or self.batch_size
         out, emb = [], []
         for i in range(0, len(crops_bgr), step):

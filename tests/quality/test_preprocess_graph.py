@@ -1,0 +1,56 @@
+"""In-graph crop preprocessing: the scores of the Python preprocessing it replaced, on real crops."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from fiqa_plugin.paths import WEIGHTS_DIR
+from fiqa_plugin.quality.onnx_model import OnnxQualityModel, QualityModelConfig
+from fiqa_plugin.quality.preprocess_graph import area_matrix, bake
+
+
+def _celeba_aligned(shared: Path, n: int = 96) -> np.ndarray:
+    root = shared / "data" / "celeba_aligned"
+    files = sorted(root.glob("*/*.jpg"))[:n]
+    assert len(files) == n, f"need {n} aligned CelebA crops in {root} (see ../shared/README.md)"
+    return np.stack([cv2.imread(str(f)) for f in files])
+
+
+def _reference(cfg: QualityModelConfig, crops: np.ndarray) -> np.ndarray:
+    """The pre-graph recipe, written out here: per-crop cv2 INTER_AREA, BGR→RGB, (x−127.5)/127.5, NCHW."""
+    s = cfg.input_size
+    x = np.stack([cv2.resize(c, (s, s), interpolation=cv2.INTER_AREA) for c in crops])[..., ::-1]
+    x = ((x.astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)
+    sess = ort.InferenceSession(str(cfg.model_path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x)})[0][:, 0]
+
+
+def test_area_matrix_weights():
+    m = area_matrix(112, 64)  # each output covers 1.75 input pixels
+    np.testing.assert_allclose(m[0, :3], [1 / 1.75, 0.75 / 1.75, 0.0])
+    np.testing.assert_allclose(m[1, 1:5], [0.25 / 1.75, 1 / 1.75, 0.5 / 1.75, 0.0])
+    np.testing.assert_allclose(m.sum(1), 1.0)
+
+
+@pytest.mark.parametrize("stem", ["mbv2_t1_w025_h256.celeba-r1", "tinyfqnet.celeba-r2"])
+def test_shipped_model_scores_unchanged(shared, stem):
+    cfg = QualityModelConfig.load(WEIGHTS_DIR / f"{stem}.json")
+    assert cfg.mean == 127.5 and cfg.std == 127.5 and cfg.channels == "RGB" and cfg.layout == "NCHW"
+    crops = _celeba_aligned(shared)
+    got = OnnxQualityModel(cfg, threads=1).score_crops(crops)
+    want = _reference(cfg, crops)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert (np.argsort(got, kind="stable") == np.argsort(want, kind="stable")).all()
+
+
+def test_baked_file_scores_like_load_time_graph(shared, tmp_path):
+    src = WEIGHTS_DIR / "tinyfqnet.celeba-r2.json"
+    baked = QualityModelConfig.load(bake(src, tmp_path))
+    assert baked.input_format == "uint8_crops"
+    crops = _celeba_aligned(shared, 16)
+    m = OnnxQualityModel(baked, threads=1)
+    assert m.session.get_inputs()[0].type == "tensor(uint8)"
+    np.testing.assert_allclose(m.score_crops(crops), OnnxQualityModel(QualityModelConfig.load(src), threads=1).score_crops(crops),
+                               atol=1e-6)
