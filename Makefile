@@ -20,5 +20,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python benchmarks/lfw_edc.py
 
+# The FiftyOne App test drives the system Chromium: installed here when missing (root or sudo), else one message.
 test: $(STAMP)
+	sh .ci/ensure-chromium.sh
 	FIFTYONE_DO_NOT_TRACK=true $(BIN)/python -m pytest -q
