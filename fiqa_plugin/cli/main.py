@@ -10,7 +10,7 @@ from typing import List, Optional
 from ..errors import FiqaError
 
 # One module per sub-command; each defines register(subparsers) and sets func=run.
-COMMANDS = ["methods", "score", "evaluate", "label", "train", "export", "templates", "ensemble"]
+COMMANDS = ["methods", "score", "evaluate", "label", "train", "export", "templates", "ensemble", "plugin"]
 
 
 def build_parser() -> argparse.ArgumentParser:
