@@ -19,6 +19,7 @@ pairs are the first discarded, by every method alike) and every pair containing 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import logging
@@ -193,10 +194,25 @@ class FaceCache:
         return self.status == "ok"
 
 
+#: Sub-folder of the user cache the per-image stores go to (``lfw``; the CelebA validation protocol
+#: of ``benchmarks/validation.py`` switches it with :func:`using_cache`).
+_CACHE_NAME = ["lfw"]
+
+
+@contextlib.contextmanager
+def using_cache(name: str):
+    """Within the block, :func:`cache_root` is ``cache_dir()/name`` (another face set's stores)."""
+    _CACHE_NAME.append(name)
+    try:
+        yield
+    finally:
+        _CACHE_NAME.pop()
+
+
 def cache_root() -> Path:
     from fiqa_plugin.paths import cache_dir
 
-    d = cache_dir() / "lfw"
+    d = cache_dir() / _CACHE_NAME[-1]
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -364,7 +380,9 @@ def score_methods(fc: FaceCache, lfw: LFWSet, names: Sequence[str], show: bool =
         results = {name: {} for name, _, _, _ in work}
         for s in progress(range(0, len(rows), CHUNK), -(-len(rows) // CHUNK), "quality methods", show, "chunk"):
             sel = rows[s : s + CHUNK]
-            regions = _regions(lfw.root, [fc.rel[i] for i in sel], fc.bbox[sel]) if need_region else [None] * len(sel)
+            # A set without source images (pre-aligned crops, root None) scores the crop instead.
+            regions = _regions(lfw.root, [fc.rel[i] for i in sel], fc.bbox[sel]) if need_region and lfw.root \
+                else [None] * len(sel)
             faces = [Face(fc.crops[i], fc.landmarks[i], fc.bbox[i], float(fc.det_score[i]), region=reg,
                           embedding=None if emb is None else emb[0][i],
                           embedding_norm=float("nan") if emb is None else float(emb[1][i]))

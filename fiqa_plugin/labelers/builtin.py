@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from .center import CenterLabeler
+from .certainty import CertaintyRatioLabeler
 from .optimize import OptimizeLabeler
 from .sdd import SDDLabeler
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins first: a broken third-party plugin cannot hide them
 def fiqa_register_labelers(registry) -> None:
     registry.add("center", CenterLabeler, "cosine to the identity centre (tinyFQnet, Peng et al. Eq. 1)",
+                 kind="pseudo-label", needs_initial_scores=False)
+    registry.add("certainty-ratio", CertaintyRatioLabeler,
+                 "cosine to the own identity centre over that to the nearest other centre (CR-FIQA, Boutros et al. 2023)",
                  kind="pseudo-label", needs_initial_scores=False)
     registry.add("sdd", SDDLabeler, "Wasserstein distance of genuine vs impostor similarities (SDD-FIQA, Ou et al. 2021)",
                  kind="pseudo-label", needs_initial_scores=False)

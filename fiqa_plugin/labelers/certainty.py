@@ -1,0 +1,84 @@
+"""Certainty-ratio labels from identity centres (CR-FIQA, Boutros et al., CVPR 2023, Eq. 5, with mean-embedding centres).
+
+CR-FIQA measures how certainly a face belongs to its class: the cosine to its own class centre
+(CCS) relative to the cosine to the nearest other centre (NNCCS),
+``CR = CCS / (NNCCS + 1 + ε)``. The paper reads the centres from the classifier weights during
+training; here, as for :mod:`.center`, a centre is the re-normalised mean of an identity's unit
+embeddings, and with ``leave_one_out`` a face's own embedding (or the face named by ``exclude``,
+e.g. the clean original of a degraded copy) is left out of its own centre. ``center_mask`` picks
+the faces centres are built from (e.g. only clean ones). Labels are raw ratios (higher = better;
+NaN when the face's own centre is empty, or when there is no other identity).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import numpy as np
+
+from .base import Labeler, Progress, check_inputs, report
+
+log = logging.getLogger(__name__)
+
+EPS = 1e-9
+
+
+def certainty_ratio_labels(embeddings: np.ndarray, identities: np.ndarray, *, leave_one_out: bool = True,
+                           center_mask: Optional[np.ndarray] = None, exclude: Optional[np.ndarray] = None,
+                           chunk_size: int = 4096, progress: Optional[Progress] = None) -> np.ndarray:
+    """``CCS / (NNCCS + 1 + ε)`` per face, float64 ``[N]`` (see the module doc).
+
+    ``exclude[i]``: index of the centre member left out of face ``i``'s own centre (``-1``: none);
+    default with ``leave_one_out``: the face itself (when it is a centre member).
+    """
+    emb, inv, n_ids = check_inputs(embeddings, identities)
+    n, d = emb.shape
+    mask = np.ones(n, bool) if center_mask is None else np.asarray(center_mask, bool)
+    if exclude is None:
+        exclude = np.where(mask, np.arange(n), -1) if leave_one_out else np.full(n, -1)
+    exclude = np.asarray(exclude, np.int64)
+    e64 = emb.astype(np.float64)
+    sums = np.zeros((n_ids, d))
+    np.add.at(sums, inv[mask], e64[mask])
+    counts = np.bincount(inv[mask], minlength=n_ids)
+    centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    out = np.full(n, np.nan)
+    for s in range(0, n, chunk_size):
+        e = slice(s, min(n, s + chunk_size))
+        f, y, ex = e64[e], inv[e], exclude[e]
+        own = sums[y].copy()
+        drop = ex >= 0
+        own[drop] -= e64[ex[drop]]
+        left = counts[y] - drop
+        norm = np.linalg.norm(own, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ccs = np.einsum("nd,nd->n", f, own) / norm
+        ccs[(left < 1) | ~(norm > 1e-10)] = np.nan
+        others = f @ centres.T
+        others[np.arange(len(y)), y] = -np.inf
+        others[:, counts == 0] = -np.inf
+        nn = others.max(1) if n_ids > 1 else np.full(len(y), -np.inf)
+        cr = ccs / (nn + 1.0 + EPS)
+        cr[~np.isfinite(nn)] = np.nan
+        out[e] = cr
+        report(progress, e.stop, n)
+    bad = int(np.isnan(out).sum())
+    if bad:
+        log.warning("certainty-ratio labels: %d faces have no own or no other centre; their labels are NaN", bad)
+    return out
+
+
+class CertaintyRatioLabeler(Labeler):
+    """Certainty ratio to the identity centres (CR-FIQA, Boutros et al. 2023), leave-one-out by default."""
+
+    name = "certainty-ratio"
+
+    def __init__(self, leave_one_out: bool = True, chunk_size: int = 4096) -> None:
+        self.leave_one_out = leave_one_out
+        self.chunk_size = chunk_size
+
+    def label(self, embeddings: np.ndarray, identities: np.ndarray, *, progress: Optional[Progress] = None,
+              **kw) -> np.ndarray:
+        opts = dict(leave_one_out=self.leave_one_out, chunk_size=self.chunk_size)
+        opts.update(kw)
+        return certainty_ratio_labels(embeddings, identities, progress=progress, **opts)
