@@ -21,7 +21,6 @@ lost or written twice.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -29,7 +28,7 @@ import math
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +36,7 @@ import pyarrow.parquet as pq
 import ray
 
 from ..errors import ResumeError, UsageError
+from ..faces.dataset import FaceSet
 from ..faces.pipeline import ALIGNED_SIZE, Face, FaceMode, FacePipeline, ImageFaces
 from ..onnx_session import THREADS_ENV
 from ..scoring import QualityScorer, ScoreRow
@@ -248,7 +248,6 @@ def score_with_ray(
     workers: Optional[int] = None,
     quality_cpus: Optional[float] = None,
     resume: bool = True,
-    max_restarts: int = 4,
     progress: Optional[Progress] = None,
     faces_stage: type = FacesStage,
     quality_stage: type = QualityStage,
@@ -294,16 +293,15 @@ def score_with_ray(
     q_cpus = quality_cpus if quality_cpus is not None else (1.0 if keep_embeddings or recognizer else 0.25)
     DataContext.get_current().enable_progress_bars = False  # the caller shows its own progress
     items = [{"index": i, "path": paths[i]} for s in todo for i in range(s * shard_size, min(len(paths), (s + 1) * shard_size))]
-    # A dead actor is restarted and its task retried (Ray Data's default is forever: a bad image
-    # that crashes the decoder every time would then hang the job instead of failing it).
-    retry = functools.partial(dict, max_restarts=max_restarts, max_task_retries=max_restarts)
+    # Fault tolerance is Ray Data's default for actor pools (Ray 2.60 deprecates setting it here): a
+    # dead actor is restarted and its task retried, without limit. Bad input never kills a worker
+    # (the pipeline turns it into a status), so only a crash in native code would repeat.
     pool = ActorPoolStrategy(size=workers) if workers else ActorPoolStrategy(min_size=1, max_size=n_workers)
     ds = (
         ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / batch_size)))
-        .map_batches(faces_stage, batch_size=batch_size, compute=pool, num_cpus=1, ray_remote_args_fn=retry,
+        .map_batches(faces_stage, batch_size=batch_size, compute=pool, num_cpus=1,
                      fn_constructor_kwargs={"mode": mode, "pack": pack, "root": root, "threads": 1})
         .map_batches(quality_stage, batch_size=256, compute=ActorPoolStrategy(size=1), num_cpus=q_cpus,
-                     ray_remote_args_fn=retry,
                      fn_constructor_kwargs={"method": method, "mode": mode, "recognizer": recognizer,
                                             "keep_embeddings": keep_embeddings,
                                             "threads": max(1, int(round(q_cpus)))})
@@ -356,3 +354,33 @@ def read_rows(out_dir: Union[str, os.PathLike]) -> Iterator[ScoreRow]:
                 det_score=r["det_score"], quality_score=r["quality_score"],
                 embedding=None if r["embedding"] is None else np.asarray(r["embedding"], np.float32),
             )
+
+
+def embed_with_ray(items: Sequence[Tuple[str, str]], out_dir: Union[str, os.PathLike], pack: str = "buffalo_sc",
+                   recognizer: str = "buffalo_sc", method: Optional[str] = None, resume: bool = True,
+                   **kw: Any) -> Tuple[FaceSet, Optional[np.ndarray]]:
+    """``(path, identity)`` items detected (largest face), aligned and embedded on Ray: the FaceSet
+    ``fiqa label`` labels, plus the scores of quality ``method`` when one is given (else None).
+
+    Only embeddings come back to the driver (the crops stay on the workers: ``crops`` is empty).
+    ``kw`` goes to :func:`score_with_ray` (``workers``, ``shard_size``, ``progress``...).
+    """
+    score_with_ray([p for p, _ in items], out_dir, method=method, mode="largest", pack=pack, recognizer=recognizer,
+                   keep_embeddings=True, resume=resume, **kw)
+    identity = dict(items)
+    names = sorted(set(identity.values()))
+    index = {y: i for i, y in enumerate(names)}
+    emb, ids, paths, quality, failed = [], [], [], [], []
+    for r in read_rows(out_dir):
+        if r.embedding is None:
+            failed.append(r.source)
+            continue
+        emb.append(r.embedding)
+        ids.append(index[identity[r.source]])
+        paths.append(r.source)
+        quality.append(r.quality)
+    if not emb:
+        raise UsageError(f"no face found in any of the {len(items)} images")
+    faces = FaceSet(np.zeros((0, ALIGNED_SIZE, ALIGNED_SIZE, 3), np.uint8), np.stack(emb).astype(np.float32),
+                    np.asarray(ids, np.int32), np.asarray(names), np.asarray(paths), np.asarray(failed, dtype=str))
+    return faces, (np.asarray(quality, np.float64) if method else None)
