@@ -2,9 +2,10 @@
 
 FiftyOne imports this file from its model-zoo folder and calls ``download_model``,
 ``load_model`` and ``resolve_input``. Models are named ``fiqa/<method>`` after the
-registered quality methods. ONNX models (shipped weights, baselines) are copied into
-the zoo folder with their JSON config; measures such as ``blur`` need no weights and
-get a small marker file. Regenerate ``manifest.json`` after shipping a model (a test fails
+registered quality methods. Shipped ONNX models are copied from the installed
+``fiqa-plugin`` package (a requirement of every model) into the zoo folder with their JSON
+config and calibration table; measures such as ``blur`` need no weights and get a small
+marker file. Baselines whose weights the project cannot ship (LightQNet) are not listed. Regenerate ``manifest.json`` after shipping a model (a test fails
 until then) with, from the repository root::
 
     .venv/bin/python zoo/__init__.py
@@ -91,8 +92,9 @@ def build_manifest() -> dict:
     models = []
     for e in QUALITY_METHODS.entries():
         kind = e.tags.get("kind", "")
-        if kind in ("external", "user"):
-            continue  # needs a config path / lives only on this machine: not a zoo model
+        if kind in ("external", "user", "baseline"):
+            # needs a config path / lives only on this machine / weights the project may not ship
+            continue
         models.append({
             "base_name": PREFIX + e.name,
             "base_filename": "fiqa-" + e.name.replace("/", "-"),
@@ -102,7 +104,9 @@ def build_manifest() -> dict:
             "description": f"Face image quality: {e.summary}",
             "tags": ["face-quality", "fiqa", "onnx", kind or "measure"],
             "date_added": "2025-01-01 00:00:00",
-            "requirements": {"packages": ["onnxruntime"], "cpu": {"support": True}, "gpu": {"support": False}},
+            # the weights come from the installed package, so the package itself is the first requirement
+            "requirements": {"packages": ["fiqa-plugin", "onnxruntime"], "cpu": {"support": True},
+                             "gpu": {"support": False}},
         })
     return {"name": SOURCE_NAME, "models": models}
 

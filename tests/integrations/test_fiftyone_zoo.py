@@ -53,18 +53,21 @@ def test_manifest_lists_every_shipped_model():
     assert want <= names, f"zoo/manifest.json misses {sorted(want - names)}: {fix}"
     assert names <= want, f"zoo/manifest.json lists unregistered methods {sorted(names - want)}: {fix}"
     assert manifest == fresh, f"zoo/manifest.json is out of date: {fix}"
-    assert {"fiqa/lightqnet", "fiqa/blur"} <= names
+    assert {"fiqa/mbv2_t1_w025_h256", "fiqa/blur"} <= names
+    assert "fiqa/lightqnet" not in names  # its weights are not the project's to ship
+    assert all(m["requirements"]["packages"][0] == "fiqa-plugin" for m in manifest["models"])
 
 
 def test_load_zoo_model_and_apply(zoo_url, make_dataset, lfw20, bad_files):
     from fiqa_plugin.integrations.fiftyone import FIQAModel, compute_quality
 
     assert zoo_url in foz.list_zoo_model_sources()
-    assert "fiqa/lightqnet" in foz.list_zoo_models() and "fiqa/blur" in foz.list_zoo_models()
-    model = foz.load_zoo_model("fiqa/lightqnet", batch_size=8)
-    assert isinstance(model, FIQAModel) and model.method_name == "lightqnet.dm100"
-    # The ONNX weights were copied into the zoo folder and are what runs.
-    assert "fiqa-lightqnet" in str(model.scorer.method.config.model_path)
+    assert "fiqa/mbv2_t1_w025_h256" in foz.list_zoo_models() and "fiqa/blur" in foz.list_zoo_models()
+    model = foz.load_zoo_model("fiqa/mbv2_t1_w025_h256", batch_size=8)
+    assert isinstance(model, FIQAModel) and model.method_name == "mbv2_t1_w025_h256.celeba-r1"
+    # The ONNX weights were copied into the zoo folder and are what runs, with their calibration table.
+    assert "fiqa-mbv2_t1_w025_h256" in str(model.scorer.method.config.model_path)
+    assert model.scorer.calibration is not None and "calibration" in model.scorer.method.config.extra
 
     ds = make_dataset(lfw20 + bad_files)
     good = ds.limit(20)
