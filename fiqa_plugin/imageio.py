@@ -19,6 +19,7 @@ import logging
 import os
 import stat
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -53,6 +54,17 @@ STATUSES = {
     "too_large": f"over {MAX_FILE_BYTES >> 20} MiB, or over {MAX_PIXELS / 2**20:.0f} Mi-pixels (not JPEG)",
     "timeout": f"the decoder used more than {DECODE_CPU_SECONDS:g} s of CPU time",
 }
+#: The formats decoded (raster photo formats; what Pillow opens beyond them, e.g. EPS through
+#: Ghostscript, scientific containers or video, is refused as ``not_an_image`` without being run).
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "PPM", "TGA", "PCX", "SGI", "PSD", "QOI",
+           "ICO", "DDS", "JPEG2000", "AVIF")
+#: File name extensions of those formats (what ``fiqa score FOLDER`` picks up).
+IMAGE_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".jpe", ".png", ".apng", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff", ".ppm", ".pgm",
+    ".pbm", ".pnm", ".tga", ".pcx", ".sgi", ".rgb", ".psd", ".qoi", ".ico", ".dds", ".jp2", ".j2k", ".avif"})
+# A corrupt EXIF or TIFF tag costs nothing (the tag is skipped): Pillow's warnings about it would
+# only flood the log of a large batch.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 # Pillow's own bomb check runs when the header is read. Ours is stricter for everything but JPEG,
 # which must get past it to be draft-decoded: 65535 x 65535 is JPEG's largest size.
 Image.MAX_IMAGE_PIXELS = 65535 * 65535
@@ -147,7 +159,7 @@ def _read(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) -> tupl
 
 def _open_within_budget(data: bytes, name: str, max_side: int) -> tuple:
     """``(image, header size)``: the first frame, loaded, with no more than :data:`MAX_PIXELS` decoded."""
-    img = Image.open(_GuardedBytes(data, DECODE_CPU_SECONDS))
+    img = Image.open(_GuardedBytes(data, DECODE_CPU_SECONDS), formats=FORMATS)
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageDecodeError("unreadable", f"{name}: header says {w}x{h} pixels")
@@ -209,11 +221,11 @@ def _to_array(img: Image.Image) -> np.ndarray:
 def _to_uint8_rgb(a: np.ndarray) -> np.ndarray:
     """RGB uint8 of a grey / RGB / RGBA array of any depth (alpha composited on white)."""
     if a.dtype != np.uint8:
-        a = a.astype(np.float32, copy=False)
+        a = np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
         # 16-bit data may use the full range or only the low bits; stretch what is there.
-        hi = float(np.nanmax(a)) if a.size else 0.0
+        hi = float(a.max()) if a.size else 0.0
         top = 65535.0 if hi > 255 else 255.0
-        a = np.clip(np.nan_to_num(a) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if a.ndim == 2:
         return np.stack([a] * 3, axis=-1)
     if a.shape[2] == 4:
@@ -258,7 +270,8 @@ def decode_image(source: Union[str, os.PathLike, bytes], max_side: int = MAX_SID
         raise ImageDecodeError("timeout", f"{name}: gave up after {DECODE_CPU_SECONDS:g} s of decoding "
                                "(pathological file)") from None
     except UnidentifiedImageError:
-        raise ImageDecodeError("not_an_image", f"{name}: not a recognised image format") from None
+        raise ImageDecodeError("not_an_image", f"{name}: not an image in a format decoded here "
+                               "(JPEG, PNG, WebP, GIF, BMP, TIFF... see fiqa_plugin.imageio.FORMATS)") from None
     except (Image.DecompressionBombError, MemoryError) as exc:
         raise ImageDecodeError("too_large", f"{name}: image too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

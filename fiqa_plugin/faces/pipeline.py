@@ -11,7 +11,7 @@ from typing import List, Optional, Union
 import cv2
 import numpy as np
 
-from ..imageio import DecodedImage, ImageDecodeError, decode_image
+from ..imageio import IMAGE_EXTENSIONS, DecodedImage, ImageDecodeError, decode_image
 from .align import ARCFACE_TEMPLATE, align_face
 from .detector import ScrfdDetector
 from ..errors import MissingAssetError, UsageError
@@ -161,14 +161,16 @@ def list_images(spec: Union[str, os.PathLike]) -> List[str]:
     """Image paths from a folder (recursive), a glob pattern, or a text file with one path per line."""
     import glob
 
-    exts = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
     p = Path(spec)
     if p.is_dir():
-        return sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in exts and f.is_file())
+        # Anything named like an image but a folder gets a row (a broken link, a FIFO, a symlink loop:
+        # decode_image says what is wrong with it); folders are searched, not listed.
+        return sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and not f.is_dir())
     if p.is_file() and p.suffix.lower() in {".txt", ".lst", ".list"}:
         base = p.parent
         out = []
-        for line in p.read_text().splitlines():
+        # file names need not be UTF-8 (POSIX allows any bytes): keep them as Python does (surrogates)
+        for line in p.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 out.append(line if os.path.isabs(line) else str(base / line))

@@ -1,0 +1,430 @@
+"""Reliability: a generated corpus of hostile files through ``fiqa score``, and the kill -9 matrix.
+
+    .venv/bin/python benchmarks/reliability.py [--out DIR] [--skip-kill]
+
+Builds the corpus (nothing binary is committed: every file is made here from real LFW photos in
+the shared folder, by seeded mutations and hand-made headers), runs it through the real CLI in a
+subprocess (``--mode aligned --method blur``: the decode path without detection, and ``--mode
+largest`` with the default method: the path users run), and prints: files per kind, statuses,
+rows lost (must be 0), the slowest file, peak RSS. Then the kill -9 matrix: each long job killed
+with SIGKILL at a few points and re-run, with rows/faces kept, redone and lost. Results and the
+command are in docs/reliability.md. ``tests/reliability/`` runs the same corpus with assertions.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import io
+import json
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+SEED_IMAGES = ["Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "AJ_Cook/AJ_Cook_0001.jpg"]
+FORMATS = {"jpg": ("JPEG", {"quality": 85}), "png": ("PNG", {}), "webp": ("WEBP", {"quality": 80}),
+           "tif": ("TIFF", {"compression": "tiff_deflate"}), "bmp": ("BMP", {}), "gif": ("GIF", {})}
+#: Statuses a row may carry: the decoder's (fiqa_plugin.imageio.STATUSES) and the pipeline's.
+ROW_STATUSES = {"ok", "no_face", "no_score", "error", "missing", "unreadable", "not_an_image", "truncated",
+                "too_large", "timeout"}
+
+
+@dataclass
+class Entry:
+    path: str
+    kind: str
+
+
+def lfw_dir() -> Path:
+    from fiqa_plugin.paths import shared_dir
+
+    return shared_dir() / "data" / "lfw" / "images"
+
+
+def _encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _chunk(kind: bytes, data: bytes = b"") -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_header(w: int, h: int, mode: int = 2, idat: bytes = b"") -> bytes:
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, mode, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat or zlib.compress(b"\0" * 64))
+            + _chunk(b"IEND"))
+
+
+def header_bombs() -> Dict[str, bytes]:
+    """A file per format Pillow decodes here whose header claims far more pixels than the data holds."""
+    W = H = 60000
+    tiny = Image.new("RGB", (8, 8), (120, 90, 60))
+    out: Dict[str, bytes] = {}
+    for side in (8193, 30000, 65535):
+        out[f"png_{side}.png"] = png_header(side, side)
+    gif = (b"GIF89a" + struct.pack("<HHBBB", 65535, 65535, 0, 0, 0) + b"," + struct.pack("<HHHHB", 0, 0, 65535, 65535, 0)
+           + b"\x02\x02\x4c\x01\x00;")
+    out["gif_65535.gif"] = gif
+    bmp = bytearray(_encode(tiny, "BMP"))
+    bmp[18:26] = struct.pack("<ii", W, H)
+    out["bmp_60000.bmp"] = bytes(bmp)
+    jpg = bytearray(_encode(tiny, "JPEG"))
+    sof = jpg.index(b"\xff\xc0")
+    jpg[sof + 5: sof + 9] = struct.pack(">HH", 65000, 65000)  # draft-decoded at 1/8, then truncated
+    out["jpeg_65000.jpg"] = bytes(jpg)
+    ifd = [(256, 4, W), (257, 4, H), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8 + 2 + 10 * 12 + 4),
+           (277, 3, 1), (278, 4, H), (279, 4, 16)]
+    tif = b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", len(ifd))
+    for tag, typ, val in ifd:
+        tif += struct.pack("<HHI", tag, typ, 1) + (struct.pack("<HH", val, 0) if typ == 3 else struct.pack("<I", val))
+    out["tiff_60000.tif"] = tif + b"\0\0\0\0" + b"\0" * 16
+    webp = bytearray(_encode(tiny, "WEBP", lossless=True))
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\0\0\0\0" + (16383 - 1).to_bytes(3, "little") * 2
+    webp = webp[:12] + vp8x + webp[12:]
+    webp[4:8] = struct.pack("<I", len(webp) - 8)
+    out["webp_16383.webp"] = bytes(webp)
+    out["ppm_60000.ppm"] = b"P6\n60000 60000\n255\n" + b"\x80" * 64
+    out["pgm_60000.pgm"] = b"P5\n60000 60000\n65535\n" + b"\x80" * 64
+    tga = bytearray(_encode(tiny, "TGA"))
+    tga[12:16] = struct.pack("<HH", 65535, 65535)
+    out["tga_65535.tga"] = bytes(tga)
+    pcx = bytearray(_encode(tiny, "PCX"))
+    pcx[8:12] = struct.pack("<HH", 65534, 65534)
+    out["pcx_65535.pcx"] = bytes(pcx)
+    sgi = bytearray(_encode(tiny, "SGI"))
+    sgi[6:10] = struct.pack(">HH", 65535, 65535)
+    out["sgi_65535.sgi"] = bytes(sgi)
+    psd = b"8BPS" + struct.pack(">HxxxxxxHIIHH", 1, 3, 30000, 30000, 8, 3) + struct.pack(">III", 0, 0, 0) + b"\0\0" + b"\0" * 64
+    out["psd_30000.psd"] = psd
+    out["qoi_60000.qoi"] = b"qoif" + struct.pack(">IIBB", W, H, 3, 0) + b"\0" * 64
+    dds = bytearray(_encode(tiny, "DDS"))
+    dds[12:20] = struct.pack("<II", 60000, 60000)
+    out["dds_60000.dds"] = bytes(dds)
+    png = png_header(30000, 30000)
+    ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
+    out["ico_png_30000.ico"] = ico
+    j2k = bytearray(_encode(tiny, "JPEG2000"))
+    ihdr = j2k.index(b"ihdr")
+    j2k[ihdr + 4: ihdr + 12] = struct.pack(">II", 60000, 60000)
+    out["jp2_60000.jp2"] = bytes(j2k)
+    # A 64 Mi-pixel zlib bomb under the budget (decoded: it is legal) and one just over it (refused).
+    side = 8192
+    rows = zlib.compress(b"\0" * (side + 1) * side, 9)
+    out["png_zlib_8192.png"] = png_header(side, side, mode=0, idat=rows)
+    out["png_zlib_8193.png"] = png_header(side + 1, side, mode=0, idat=rows)
+    # Millions of empty private chunks before the image data: the CPU-time guard's case.
+    good = _encode(Image.new("RGB", (32, 32)), "PNG")
+    out["png_chunks_2M.png"] = good[:33] + _chunk(b"prVt") * 2_000_000 + good[33:]
+    # Formats Pillow can open that are refused without running anything (EPS would start Ghostscript).
+    out["eps_as_jpg.jpg"] = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 60000 60000\nshowpage\n"
+    return out
+
+
+def build_corpus(root: os.PathLike | str, per_seed: int = 27, seed: int = 0) -> List[Entry]:
+    """Write the hostile corpus under ``root``; returns every entry (a file, link, FIFO or folder)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    entries: List[Entry] = []
+
+    def put(name: str, data: bytes, kind: str) -> None:
+        p = root / kind / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        entries.append(Entry(str(p), kind))
+
+    photos = [Image.open(lfw_dir() / n).convert("RGB") for n in SEED_IMAGES]
+    encoded = {(i, ext): _encode(im, fmt, **kw) for i, im in enumerate(photos) for ext, (fmt, kw) in FORMATS.items()}
+    for (i, ext), data in encoded.items():
+        put(f"s{i}.{ext}", data, "intact")
+        for k in range(per_seed):  # truncations at offsets spread over the whole file (header included)
+            cut = max(1, int(len(data) * (k + 0.5) / per_seed)) if k else rng.randrange(1, 64)
+            put(f"s{i}_cut{cut}.{ext}", data[:cut], "truncated")
+        for k in range(per_seed):
+            b = bytearray(data)
+            for _ in range(rng.choice((1, 2, 4, 16, 64))):
+                pos = rng.randrange(len(b))
+                b[pos] ^= 1 << rng.randrange(8)
+            put(f"s{i}_flip{k}.{ext}", bytes(b), "bit_flip")
+        for k in range(per_seed * 3 // 5):
+            b = bytearray(data)
+            a = rng.randrange(len(b))
+            span = bytearray(b[a: a + rng.choice((16, 64, 512, 4096))])
+            rng.shuffle(span)
+            b[a: a + len(span)] = span
+            put(f"s{i}_shuf{k}.{ext}", bytes(b), "byte_shuffle")
+    for ext in FORMATS:
+        for other in FORMATS:
+            if other != ext:
+                put(f"{ext}_as.{other}", encoded[(0, ext)], "wrong_extension")
+    for ext in list(FORMATS) + ["jpeg", "JPG", "PNG"]:
+        put(f"zero.{ext}", b"", "zero_byte")
+    for k in range(10):
+        junk = bytes(rng.randrange(256) for _ in range(rng.choice((1, 10, 1000, 100000))))
+        put(f"junk{k}.jpg", junk if k % 2 else b"hello, not an image\n" * (k + 1), "garbage")
+    for name, data in header_bombs().items():
+        put(name, data, "header_bomb")
+    face = photos[0]
+    for k in range(20):  # EXIF that lies: orientation out of range, offsets past the end, random payloads
+        exif = Image.Exif()
+        exif[0x0112] = [0, 9, 77, 65535, 6][k % 5]
+        data = bytearray(_encode(face, "JPEG", exif=exif))
+        app1 = data.index(b"Exif\0\0")
+        end = app1 - 2 + struct.unpack(">H", data[app1 - 2: app1])[0]  # APP1 length counts its own 2 bytes
+        if k >= 5:  # bytes of the TIFF structure inside the EXIF block only: the image data stays intact
+            for _ in range(k):
+                data[rng.randrange(app1 + 6 + 4, end)] = rng.randrange(256)
+        put(f"exif{k}.jpg", bytes(data), "lying_exif")
+    for k in range(20):
+        fmt, ext = [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("TIFF", "tif")][k % 4]
+        icc = bytes(rng.randrange(256) for _ in range(rng.choice((4, 128, 3000))))
+        put(f"icc{k}.{ext}", _encode(face, fmt, icc_profile=icc), "garbage_icc")
+    for n in (1, 2, 7, 113, 4096, 100_000, 1_000_000):
+        for ext, fmt in (("png", "PNG"), ("jpg", "JPEG")):
+            if fmt == "JPEG" and n > 65500:
+                continue
+            put(f"1x{n}.{ext}", _encode(face.resize((1, n)), fmt), "thin")
+            put(f"{n}x1.{ext}", _encode(face.resize((n, 1)), fmt), "thin")
+    arr = np.asarray(face)
+    grey = np.asarray(face.convert("L"))
+    odd = {
+        "cmyk.jpg": _encode(face.convert("CMYK"), "JPEG"),
+        "lab.tif": _encode(face.convert("LAB"), "TIFF"),
+        "grey16.tif": _encode(Image.fromarray(grey.astype(np.uint16) * 257), "TIFF"),
+        "grey16.png": _encode(Image.fromarray(grey.astype(np.uint16) * 257), "PNG"),
+        "float.tif": _encode(Image.fromarray(grey.astype(np.float32) / 255.0, "F"), "TIFF"),
+        "float_nan.tif": _encode(Image.fromarray(np.full((64, 64), np.nan, np.float32), "F"), "TIFF"),
+        "int32.tif": _encode(Image.fromarray(grey.astype(np.int32) * 1000, "I"), "TIFF"),
+        "bilevel.png": _encode(face.convert("1"), "PNG"),
+        "palette.png": _encode(face.quantize(16), "PNG"),
+        "la.png": _encode(face.convert("LA"), "PNG"),
+        "rgba.webp": _encode(face.convert("RGBA"), "WEBP"),
+        "ycbcr.tif": _encode(face, "TIFF", compression="jpeg"),
+        "progressive.jpg": _encode(face, "JPEG", progressive=True),
+        "rgb_as_bgr.ppm": _encode(Image.fromarray(arr[..., ::-1].copy()), "PPM"),
+        "tiny.png": _encode(face.resize((8, 8)), "PNG"),
+    }
+    for name, data in odd.items():
+        put(name, data, "odd_mode")
+    frames = [face, face.transpose(Image.FLIP_LEFT_RIGHT), Image.new("RGB", face.size)]
+    for ext, fmt, kw in (("gif", "GIF", {}), ("webp", "WEBP", {}), ("png", "PNG", {}), ("tif", "TIFF", {})):
+        buf = io.BytesIO()
+        frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], **kw)
+        put(f"anim.{ext}", buf.getvalue(), "multi_frame")
+    # file-system oddities
+    fs = root / "filesystem"
+    fs.mkdir(exist_ok=True)
+    for k in range(5):
+        loop = fs / f"loop{k}.jpg"
+        loop.symlink_to(loop.name)
+        entries.append(Entry(str(loop), "symlink_loop"))
+        dangling = fs / f"dangling{k}.jpg"
+        dangling.symlink_to(f"nowhere{k}.jpg")
+        entries.append(Entry(str(dangling), "dangling_link"))
+        d = fs / f"folder{k}.jpg"
+        d.mkdir()
+        entries.append(Entry(str(d), "directory"))
+        noperm = fs / f"noperm{k}.jpg"
+        noperm.write_bytes(encoded[(k % 2, "jpg")])
+        noperm.chmod(0)  # root reads it anyway (see docs/reliability.md)
+        entries.append(Entry(str(noperm), "no_permission"))
+    (fs / "folder0.jpg" / "inside.jpg").write_bytes(encoded[(0, "jpg")])
+    entries.append(Entry(str(fs / "folder0.jpg" / "inside.jpg"), "intact"))
+    for k in range(2):
+        fifo = fs / f"fifo{k}.jpg"
+        os.mkfifo(fifo)
+        entries.append(Entry(str(fifo), "fifo"))
+    raw = os.fsencode(str(root / "names"))
+    os.makedirs(raw, exist_ok=True)
+    names = [b"caf\xe9.jpg", b"\xff\xfe.jpg", b"na\xefve_\x80.png", b"\xc3\x28.jpg", b"ok_\xe2\x82\xac.jpg",
+             b"sp ace, comma \"quote\".jpg", b"semi;colon.jpg", b"tab\there.jpg", b"lead-dash.jpg", b"new\nline.jpg"]
+    for k, n in enumerate(names):
+        p = os.path.join(raw, n)
+        with open(p, "wb") as fh:
+            fh.write(encoded[(k % 2, "jpg")] if k % 3 else encoded[(k % 2, "jpg")][:500])
+        entries.append(Entry(os.fsdecode(p), "odd_name"))
+    return entries
+
+
+def expected_rows(entries: List[Entry]) -> Dict[str, str]:
+    """``{path: kind}`` of the entries that ``fiqa score FOLDER`` must give a row (all but folders,
+    which are searched instead)."""
+    return {e.path: e.kind for e in entries if e.kind != "directory"}
+
+
+_WRAPPER = """
+import json, resource, sys, time
+from fiqa_plugin.cli.main import main
+t = time.perf_counter()
+try:
+    rc = main(sys.argv[2:])
+finally:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    json.dump({"maxrss_mib": ru.ru_maxrss / 1024, "wall_s": time.perf_counter() - t}, open(sys.argv[1], "w"))
+sys.exit(rc)
+"""
+
+
+def run_score(folder: str, out_csv: str, *extra: str, timeout: float = 600) -> dict:
+    """``fiqa score FOLDER --out CSV ...`` in a subprocess; its rows, exit code, stderr and peak RSS."""
+    stats = out_csv + ".stats.json"
+    env = dict(os.environ, FIFTYONE_DO_NOT_TRACK="true", PYTHONWARNINGS="ignore")
+    proc = subprocess.run([PYTHON, "-c", _WRAPPER, stats, "score", folder, "--out", out_csv, *extra],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO))
+    from fiqa_plugin.io.writers import OPEN_KW
+
+    rows = list(csv.DictReader(open(out_csv, **OPEN_KW))) if os.path.exists(out_csv) else []
+    info = json.load(open(stats)) if os.path.exists(stats) else {}
+    return {"rc": proc.returncode, "stderr": proc.stderr, "stdout": proc.stdout, "rows": rows, **info}
+
+
+def check_rows(entries: List[Entry], rows: List[dict]) -> dict:
+    """Rows per expected path, and what is wrong: lost, duplicated, unexpected, undocumented status,
+    failed row without a readable error."""
+    want = expected_rows(entries)
+    seen = collections.Counter(r["path"] for r in rows)
+    problems = {
+        "lost": sorted(set(want) - set(seen)),
+        "duplicated": sorted(p for p, n in seen.items() if n > 1),
+        "unexpected": sorted(set(seen) - set(want)),
+        "bad_status": sorted({r["status"] for r in rows} - ROW_STATUSES),
+        "no_error_text": sorted(r["path"] for r in rows if r["status"] != "ok" and not r["error"].strip()),
+        "traceback": sorted(r["path"] for r in rows if "Traceback" in r["error"] or len(r["error"]) > 600),
+    }
+    return problems
+
+
+def corpus_table(entries: List[Entry], rows: List[dict]) -> str:
+    kind_of = expected_rows(entries)
+    by_kind: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for r in rows:
+        by_kind[kind_of.get(r["path"], "?")][r["status"]] += 1
+    lines = ["| kind | files | statuses |", "|---|---:|---|"]
+    files = collections.Counter(kind_of.values())
+    for kind in sorted(files):
+        st = ", ".join(f"{s} {n}" for s, n in by_kind[kind].most_common())
+        lines.append(f"| {kind} | {files[kind]} | {st} |")
+    return "\n".join(lines)
+
+
+def slowest_files(entries: List[Entry], n: int = 3) -> List[tuple]:
+    """CPU seconds of ``decode_image`` per file, the slowest ``n`` (measured in this process)."""
+    from fiqa_plugin.imageio import try_decode
+
+    times = []
+    for e in entries:
+        t = time.thread_time()
+        _, err = try_decode(e.path)
+        times.append((time.thread_time() - t, e.kind, os.path.basename(e.path), err.status if err else "ok"))
+    return sorted(times, reverse=True)[:n]
+
+
+def _rows_now(path: str) -> int:
+    """Complete rows (header excluded) in a CSV another process is writing."""
+    from fiqa_plugin.io.writers import complete_length
+
+    if not os.path.exists(path):
+        return 0
+    with open(path, "rb") as fh:
+        data = fh.read(complete_length(path))
+    return max(0, len(list(csv.reader(io.StringIO(data.decode("utf-8", "surrogateescape"))))) - 1)
+
+
+def kill_and_resume(cmd: List[str], out_csv: str, kill_at_rows: int, resume_flag: str = "--resume",
+                    poll: float = 0.05, progress_file: Optional[str] = None) -> dict:
+    """Start ``cmd``, SIGKILL it once ``out_csv`` (or ``progress_file``'s count) holds ``kill_at_rows``
+    rows, then run it again with ``resume_flag``; rows kept at the kill and in the end."""
+    env = dict(os.environ, FIFTYONE_DO_NOT_TRACK="true")
+    proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    count = (lambda: _rows_now(out_csv)) if progress_file is None else (lambda: _count_file(progress_file))
+    while proc.poll() is None and count() < kill_at_rows:
+        time.sleep(poll)
+    killed = proc.poll() is None
+    if killed:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = count()
+    t = time.perf_counter()
+    again = subprocess.run(cmd + ([resume_flag] if resume_flag else []), cwd=str(REPO), env=env,
+                           capture_output=True, text=True)
+    return {"killed": killed, "kept": kept, "rc": again.returncode, "stderr": again.stderr[-2000:],
+            "stdout": again.stdout, "resume_s": time.perf_counter() - t}
+
+
+def _count_file(path: str) -> int:
+    try:
+        return int(open(path).read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def kill_matrix(work: Path, n_images: int = 240) -> str:
+    """SIGKILL each long job at a few points, resume it, and count what was kept, redone and lost."""
+    from fiqa_plugin.io.writers import OPEN_KW
+
+    work.mkdir(parents=True, exist_ok=True)
+    imgs = sorted(str(p) for p in lfw_dir().glob("*/*.jpg"))[:n_images]
+    lst = work / "images.txt"
+    lst.write_text("\n".join(imgs) + "\n")
+    lines = ["| job | killed at | kept | done on resume | lost | written twice |", "|---|---|---:|---:|---:|---:|"]
+    for frac in (0.1, 0.5, 0.9):
+        out = str(work / f"score_{frac}.csv")
+        if os.path.exists(out):
+            os.unlink(out)
+        cmd = [PYTHON, "-m", "fiqa_plugin.cli.main", "score", str(lst), "--out", out, "--batch-size", "16"]
+        r = kill_and_resume(cmd, out, int(frac * n_images))
+        rows = list(csv.DictReader(open(out, **OPEN_KW)))
+        seen = collections.Counter(x["path"] for x in rows)
+        lost = len(set(imgs) - set(seen))
+        dup = sum(1 for n in seen.values() if n > 1)
+        lines.append(f"| fiqa score ({n_images} LFW images) | {frac:.0%} of rows | {r['kept']} | "
+                     f"{len(imgs) - r['kept']} | {lost} | {dup} |")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=None, help="work folder (default: a temporary one)")
+    ap.add_argument("--skip-kill", action="store_true", help="only the hostile corpus")
+    args = ap.parse_args(argv)
+    work = Path(args.out or tempfile.mkdtemp(prefix="fiqa-reliability-"))
+    entries = build_corpus(work / "corpus")
+    print(f"corpus: {len(entries)} entries in {work / 'corpus'} ({len(expected_rows(entries))} expect a row)")
+    for label, extra in (("decode path: --mode aligned --method blur", ("--mode", "aligned", "--method", "blur")),
+                         ("user path: --mode largest, default method", ())):
+        res = run_score(str(work / "corpus"), str(work / f"scores_{len(extra)}.csv"), *extra)
+        problems = check_rows(entries, res["rows"])
+        print(f"\n### {label}\nexit {res['rc']}, {len(res['rows'])} rows, rows lost {len(problems['lost'])}, "
+              f"duplicated {len(problems['duplicated'])}, peak RSS {res.get('maxrss_mib', float('nan')):.0f} MiB, "
+              f"wall {res.get('wall_s', float('nan')):.1f} s")
+        print({k: v[:5] for k, v in problems.items() if v} or "no problems")
+        print(corpus_table(entries, res["rows"]))
+        statuses = collections.Counter(r["status"] for r in res["rows"])
+        print("statuses:", dict(statuses.most_common()))
+    print("\nslowest decodes (CPU s, kind, file, status):")
+    for row in slowest_files(entries):
+        print(f"  {row[0]:.2f}  {row[1]}  {row[2]!r}  {row[3]}")
+    if not args.skip_kill:
+        from_kill = kill_matrix(work / "kill")
+        print("\n" + from_kill)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
