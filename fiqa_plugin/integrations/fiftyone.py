@@ -213,6 +213,30 @@ def _ensure_field(dataset: fo.Dataset, field: str, ftype: Any, **kw: Any) -> Non
         dataset.add_sample_field(field, ftype, **kw)
 
 
+def _ensure_quality_fields(dataset: fo.Dataset, quality_field: str, faces_field: Optional[str],
+                           error_field: str) -> None:
+    _ensure_field(dataset, quality_field, fo.FloatField)
+    _ensure_field(dataset, score_field(quality_field), fo.FloatField)
+    _ensure_field(dataset, error_field, fo.StringField)
+    if faces_field:
+        _ensure_field(dataset, faces_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+        _ensure_field(dataset, f"{faces_field}_landmarks", fo.EmbeddedDocumentField, embedded_doc_type=fo.Keypoints)
+
+
+def write_records(dataset: fo.Dataset, keys: Sequence[str], records: Sequence[Dict[str, Any]],
+                  quality_field: str = "quality", faces_field: Optional[str] = None,
+                  error_field: Optional[str] = None, key_field: str = "id") -> None:
+    """Write :func:`_record` outputs into ``dataset`` in bulk (one ``set_values`` per field), matching
+    samples by ``key_field`` (``"id"``, or ``"filepath"`` for results scored elsewhere, e.g. on Ray)."""
+    error_field = error_field or f"{quality_field}_error"
+    fields = {quality_field: "quality", score_field(quality_field): "quality_score", error_field: "error"}
+    if faces_field:
+        fields.update({faces_field: "faces", f"{faces_field}_landmarks": "landmarks"})
+    _ensure_quality_fields(dataset, quality_field, faces_field, error_field)
+    for field, key in fields.items():
+        dataset.set_values(field, {k: r[key] for k, r in zip(keys, records)}, key_field=key_field)
+
+
 def compute_quality(
     samples: fo.core.collections.SampleCollection,
     model: Union[FIQAModel, str, None] = None,
@@ -238,12 +262,7 @@ def compute_quality(
         model = load_model(model, **model_kwargs)
     error_field = error_field or f"{quality_field}_error"
     ds = samples._dataset
-    _ensure_field(ds, quality_field, fo.FloatField)
-    _ensure_field(ds, score_field(quality_field), fo.FloatField)
-    _ensure_field(ds, error_field, fo.StringField)
-    if faces_field:
-        _ensure_field(ds, faces_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
-        _ensure_field(ds, f"{faces_field}_landmarks", fo.EmbeddedDocumentField, embedded_doc_type=fo.Keypoints)
+    _ensure_quality_fields(ds, quality_field, faces_field, error_field)
     todo = samples.exists(quality_field, False).exists(error_field, False) if skip_existing else samples
     total_all = len(samples)
     ids, paths = todo.values(["id", "filepath"])
@@ -252,12 +271,7 @@ def compute_quality(
     for i in range(0, len(ids), step):
         bid, bpath = ids[i : i + step], paths[i : i + step]
         recs = [_record(f, q, model.scorer.calibration) for f, q in model.score_images(bpath)]
-        ds.set_values(quality_field, {k: r["quality"] for k, r in zip(bid, recs)}, key_field="id")
-        ds.set_values(score_field(quality_field), {k: r["quality_score"] for k, r in zip(bid, recs)}, key_field="id")
-        ds.set_values(error_field, {k: r["error"] for k, r in zip(bid, recs)}, key_field="id")
-        if faces_field:
-            ds.set_values(faces_field, {k: r["faces"] for k, r in zip(bid, recs)}, key_field="id")
-            ds.set_values(f"{faces_field}_landmarks", {k: r["landmarks"] for k, r in zip(bid, recs)}, key_field="id")
+        write_records(ds, bid, recs, quality_field, faces_field, error_field)
         ok = sum(r["quality"] is not None for r in recs)
         counts["scored"] += ok
         counts["failed"] += len(recs) - ok

@@ -22,6 +22,7 @@ lost or written twice.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -59,6 +60,8 @@ _SCHEMA = pa.schema([
     ("bbox", pa.list_(pa.float32(), 4)),
     ("landmarks", pa.list_(pa.float32(), 10)),
     ("embedding", pa.list_(pa.float32())),
+    ("width", pa.int32()),  # of the original image (0: unknown), for FiftyOne's relative boxes
+    ("height", pa.int32()),
 ])
 
 
@@ -89,9 +92,9 @@ class QualityStage:
                                     pipeline=FacePipeline(None, FaceMode.ALIGNED))
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        # One row out per row in (a face, or a faceless image), in order: index and n pass through.
+        # One row out per row in (a face, or a faceless image), in order: these columns pass through.
         rows = list(self.scorer._rows(columns_to_items(batch)))
-        return {"index": batch["index"], "n": batch["n"], **rows_to_columns(rows)}
+        return {**{k: batch[k] for k in ("index", "n", "width", "height")}, **rows_to_columns(rows)}
 
 
 # --- columns <-> core objects ---------------------------------------------------------------------
@@ -99,7 +102,7 @@ class QualityStage:
 def faces_to_columns(index: Sequence[int], items: Sequence[ImageFaces]) -> Dict[str, np.ndarray]:
     """The faces of ``items`` as numpy columns (a Ray Data batch): a faceless image keeps one row
     with ``face = -1`` so its status reaches the output."""
-    idx, path, face, status, error, n = [], [], [], [], [], []
+    idx, path, face, status, error, n, size = [], [], [], [], [], [], []
     crops, lms, boxes, dets, regions, shapes = [], [], [], [], [], []
     for i, it in zip(index, items):
         for f in it.faces or [None]:
@@ -108,6 +111,7 @@ def faces_to_columns(index: Sequence[int], items: Sequence[ImageFaces]) -> Dict[
             status.append(it.status)
             error.append(it.error)
             n.append(max(1, len(it.faces)))
+            size.append(it.image_size or (0, 0))
             if f is None:
                 face.append(-1)
                 crops.append(np.zeros((ALIGNED_SIZE, ALIGNED_SIZE, 3), np.uint8))
@@ -129,6 +133,7 @@ def faces_to_columns(index: Sequence[int], items: Sequence[ImageFaces]) -> Dict[
     return {
         "index": np.asarray(idx, np.int64), "path": np.asarray(path, object), "face": np.asarray(face, np.int32),
         "status": np.asarray(status, object), "error": np.asarray(error, object), "n": np.asarray(n, np.int32),
+        "width": np.asarray([w for w, _ in size], np.int32), "height": np.asarray([h for _, h in size], np.int32),
         "aligned": np.stack(crops) if crops else np.zeros((0, ALIGNED_SIZE, ALIGNED_SIZE, 3), np.uint8),
         "landmarks": np.stack(lms) if lms else np.zeros((0, 5, 2), np.float32),
         "bbox": np.stack(boxes) if boxes else np.zeros((0, 4), np.float32),
@@ -190,7 +195,8 @@ def _table(rows: List[Dict[str, Any]]) -> pa.Table:
         return None if v.size == 0 or np.isnan(v).all() else v.reshape(-1).tolist()
 
     cols = {k: [r[k].item() if isinstance(r[k], np.generic) else r[k] for r in rows]
-            for k in ("index", "path", "face", "quality", "quality_score", "status", "error", "det_score")}
+            for k in ("index", "path", "face", "quality", "quality_score", "status", "error", "det_score", "width",
+                      "height")}
     cols.update({k: [vec(r, k) for r in rows] for k in ("bbox", "landmarks", "embedding")})
     return pa.table(cols, schema=_SCHEMA)
 
@@ -333,8 +339,8 @@ def score_with_ray(
     return counts
 
 
-def read_rows(out_dir: Union[str, os.PathLike]) -> Iterator[ScoreRow]:
-    """The rows of every shard in ``out_dir``, in input order (as the local engine yields them)."""
+def _shard_dicts(out_dir: Union[str, os.PathLike]) -> Iterator[Dict[str, Any]]:
+    """The stored rows of every shard in ``out_dir`` as dicts, in input order; refuses an unfinished run."""
     out = Path(out_dir)
     mpath = out / MANIFEST
     if not mpath.exists():
@@ -346,14 +352,56 @@ def read_rows(out_dir: Union[str, os.PathLike]) -> Iterator[ScoreRow]:
         raise ResumeError(f"{out} lacks {len(missing)} of {n_shards} shards (first: {missing[0]})",
                           hint="rerun the same command to finish them")
     for s in range(n_shards):
-        for r in pq.read_table(_shard_file(out, s)).to_pylist():
-            yield ScoreRow(
-                r["path"], r["quality"], r["status"], face_index=r["face"], error=r["error"],
-                bbox=None if r["bbox"] is None else np.asarray(r["bbox"], np.float32),
-                landmarks=None if r["landmarks"] is None else np.asarray(r["landmarks"], np.float32).reshape(5, 2),
-                det_score=r["det_score"], quality_score=r["quality_score"],
-                embedding=None if r["embedding"] is None else np.asarray(r["embedding"], np.float32),
-            )
+        yield from pq.read_table(_shard_file(out, s)).to_pylist()
+
+
+def read_rows(out_dir: Union[str, os.PathLike]) -> Iterator[ScoreRow]:
+    """The rows of every shard in ``out_dir``, in input order (as the local engine yields them)."""
+    for r in _shard_dicts(out_dir):
+        yield ScoreRow(
+            r["path"], r["quality"], r["status"], face_index=r["face"], error=r["error"],
+            bbox=None if r["bbox"] is None else np.asarray(r["bbox"], np.float32),
+            landmarks=None if r["landmarks"] is None else np.asarray(r["landmarks"], np.float32).reshape(5, 2),
+            det_score=r["det_score"], quality_score=r["quality_score"],
+            embedding=None if r["embedding"] is None else np.asarray(r["embedding"], np.float32),
+        )
+
+
+def write_back(samples: Any, out_dir: Union[str, os.PathLike], quality_field: str = "quality",
+               faces_field: Optional[str] = None, error_field: Optional[str] = None) -> Dict[str, int]:
+    """Write the results in ``out_dir`` into a FiftyOne collection in bulk (``set_values``, samples matched
+    by filepath): the fields and values :func:`~fiqa_plugin.integrations.fiftyone.compute_quality` writes.
+    Returns counts ``{"scored", "failed"}``."""
+    from .fiftyone import _record, write_records
+
+    manifest = json.loads((Path(out_dir) / MANIFEST).read_text())
+    calibration = QualityScorer(manifest["method"], mode=manifest["mode"],
+                                pipeline=FacePipeline(None, FaceMode.ALIGNED)).calibration
+    keys, records = [], []
+    for _, group in itertools.groupby(_shard_dicts(out_dir), key=lambda r: r["index"]):
+        rows = list(group)
+        r0 = rows[0]
+        item = ImageFaces(r0["path"], r0["status"], error=r0["error"],
+                          image_size=(r0["width"], r0["height"]) if r0["width"] else None)
+        if r0["face"] >= 0:  # the image's faces, each as the detector gave it
+            item.status = "error" if any(r["status"] == "error" for r in rows) else "ok"
+            item.faces = [Face(np.empty(0, np.uint8), np.asarray(r["landmarks"], np.float32).reshape(5, 2),
+                               None if r["bbox"] is None else np.asarray(r["bbox"], np.float32), r["det_score"],
+                               r["face"]) for r in rows]
+        q = np.asarray([r["quality"] for r in rows if r["face"] >= 0], np.float32)
+        keys.append(r0["path"])
+        records.append(_record(item, q, calibration))
+    write_records(samples._dataset, keys, records, quality_field, faces_field, error_field, key_field="filepath")
+    scored = sum(r["quality"] is not None for r in records)
+    return {"scored": scored, "failed": len(records) - scored}
+
+
+def score_view(samples: Any, out_dir: Union[str, os.PathLike], quality_field: str = "quality",
+               faces_field: Optional[str] = None, error_field: Optional[str] = None, **kw: Any) -> Dict[str, int]:
+    """Score a FiftyOne collection's images on Ray (its filepaths are the input list) and write the
+    results back with :func:`write_back`; ``kw`` goes to :func:`score_with_ray`."""
+    score_with_ray(samples.values("filepath"), out_dir, **kw)
+    return write_back(samples, out_dir, quality_field, faces_field, error_field)
 
 
 def embed_with_ray(items: Sequence[Tuple[str, str]], out_dir: Union[str, os.PathLike], pack: str = "buffalo_sc",
