@@ -11,7 +11,6 @@ Methods (the labelers of :mod:`fiqa_plugin.labelers`):
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 from pathlib import Path
 
@@ -30,7 +29,8 @@ def register(sub) -> None:
     p.add_argument("--pack", default="buffalo_sc", help="InsightFace pack for detection")
     p.add_argument("--recognizer", default="buffalo_sc", help="recognizer whose embeddings define the labels")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the embedding cache (which also checkpoints: a killed run resumes)")
     g = p.add_argument_group("sdd")
     g.add_argument("--sdd-mode", choices=["sampled", "exact"], default="sampled",
                    help="Eq. 8 sampling (m genuine + m impostor pairs, K draws) or every pair")
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from ..labelers import center_labels, optimize_scores, sdd_labels
     from ..faces.dataset import embed_items, items_of, method_scores
     from ..io import scores_for
+    from ..io.writers import write_csv
     from ..progress import progress_bar
 
     if args.method == "optimize" and not (args.scores or args.initial_method):
@@ -68,13 +69,9 @@ def run(args: argparse.Namespace) -> int:
                 else method_scores(args.initial_method, faces, args.pack, args.recognizer))
         q = optimize_scores(init, faces.embeddings, faces.identities, clusters=args.clusters, theta=args.theta,
                             repetitions=args.repetitions, seed=args.seed)
-    with open(args.out, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        for p, y, v in zip(faces.paths, faces.identities, q):
-            ok = bool(np.isfinite(v))
-            w.writerow([p, faces.names[y], f"{v:.6g}" if ok else "", "ok" if ok else "no_label"])
-        for p in faces.failed:
-            w.writerow([p, Path(p).parent.name, "", "no_face"])
+    rows = [[p, faces.names[y], f"{v:.6g}" if np.isfinite(v) else "", "ok" if np.isfinite(v) else "no_label"]
+            for p, y, v in zip(faces.paths, faces.identities, q)]
+    rows += [[p, Path(p).parent.name, "", "no_face"] for p in faces.failed]
+    write_csv(args.out, COLUMNS, rows)  # whole or not at all: a killed run never leaves half a file
     print(f"labelled {len(q)} faces with {args.method} ({len(faces.failed)} images without a face) -> {args.out}")
     return 0

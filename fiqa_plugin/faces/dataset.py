@@ -80,33 +80,77 @@ def load_recognizer(name: str, threads: int):
     return RECOGNIZERS.create(name, threads=threads)
 
 
+#: Images per checkpoint shard of :func:`embed_list` (a kill loses at most this much work).
+CHUNK = 64
+
+
 def embed_list(items: Sequence[Tuple[str, str]], pack: str, recognizer: str, threads: int,
-               progress: Optional[Callable[[int, int], None]] = None, where: str = "the list") -> FaceSet:
-    """Largest face of each ``(path, identity)`` item detected, aligned and embedded (not cached);
-    images without a face are listed in ``failed``."""
+               progress: Optional[Callable[[int, int], None]] = None, where: str = "the list",
+               checkpoint: Optional[Path] = None) -> FaceSet:
+    """Largest face of each ``(path, identity)`` item detected, aligned and embedded; images without
+    a face are listed in ``failed``.
+
+    With ``checkpoint`` (a folder), every :data:`CHUNK` images are saved there as one shard, written
+    atomically; a run killed at any point and started again loads the finished shards and redoes
+    only the rest (same chunks, so the result is identical to an uninterrupted run).
+    """
     from ..faces.pipeline import FacePipeline
 
-    pipe = FacePipeline.from_pack(pack, mode="largest")
-    rec = load_recognizer(recognizer, threads)
+    pipe = rec = None
     names = sorted({y for _, y in items})
     index = {y: i for i, y in enumerate(names)}
-    crops, ids, paths, failed = [], [], [], []
-    for i, (p, y) in enumerate(items):
-        res = pipe.process(p)
-        if res.ok:
-            crops.append(res.faces[0].aligned)
-            ids.append(index[y])
-            paths.append(p)
+    crops, embs, ok = [], [], []
+    resumed = 0
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        shard = checkpoint / f"{start // CHUNK:07d}.npz" if checkpoint is not None else None
+        got = _load_shard(shard, len(chunk)) if shard is not None else None
+        if got is None:
+            if pipe is None:
+                pipe = FacePipeline.from_pack(pack, mode="largest")
+                rec = load_recognizer(recognizer, threads)
+            results = [pipe.process(p) for p, _ in chunk]
+            hit = np.array([r.ok for r in results], bool)
+            c = np.stack([r.faces[0].aligned for r in results if r.ok]) if hit.any() else np.zeros((0, 112, 112, 3), np.uint8)
+            e = rec.embed(c).normed.astype(np.float32) if len(c) else np.zeros((0, 0), np.float32)
+            got = (c, e, hit)
+            if shard is not None:
+                _save_shard(shard, *got)
         else:
-            failed.append(p)
+            resumed += len(chunk)
+        crops.append(got[0])
+        embs.append(got[1])
+        ok.append(got[2])
         if progress:
-            progress(i + 1, len(items))
-    if not crops:
+            progress(min(start + CHUNK, len(items)), len(items))
+    if resumed:
+        log.info("resumed: %d of %d images loaded from the checkpoints in %s", resumed, len(items), checkpoint)
+    hit = np.concatenate(ok) if ok else np.zeros(0, bool)
+    if not hit.any():
         raise UsageError(f"no face found in any image of {where}")
-    c = np.stack(crops)
-    emb = np.concatenate([rec.embed(c[s : s + 256]).normed for s in range(0, len(c), 256)])
-    return FaceSet(c, emb.astype(np.float32), np.asarray(ids, np.int32), np.asarray(names), np.asarray(paths),
-                   np.asarray(failed, dtype=str))
+    paths = np.asarray([p for p, _ in items])
+    ids = np.asarray([index[y] for _, y in items], np.int32)
+    return FaceSet(np.concatenate(crops), np.concatenate([e for e in embs if e.size]), ids[hit], np.asarray(names),
+                   paths[hit], paths[~hit].astype(str))
+
+
+def _save_shard(path: Path, crops: np.ndarray, emb: np.ndarray, hit: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, crops=crops, embeddings=emb, ok=hit)
+    os.replace(tmp, path)  # a shard is there whole or not at all
+
+
+def _load_shard(path: Path, n: int) -> Optional[tuple]:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            got = z["crops"], z["embeddings"], z["ok"]
+    except Exception as exc:  # a damaged shard is redone, never trusted
+        log.warning("ignoring damaged checkpoint %s (%s)", path, exc)
+        return None
+    return got if len(got[2]) == n and int(got[2].sum()) == len(got[0]) else None
 
 
 def embed_folder(
@@ -134,13 +178,25 @@ def embed_folder(
         items = kept
     sig = [(p, os.path.getsize(p)) for p, _ in items]
     path = dataset_cache_dir() / f"faces-{cache_key(_CACHE_VERSION, sig, pack, recognizer)}.npz"
-    if cache and path.exists():
+    return _cached(path if cache else None, items, pack, recognizer, threads, progress, str(root))
+
+
+def _cached(path: Optional[Path], items, pack, recognizer, threads, progress, where) -> FaceSet:
+    """The face set of ``items`` from ``path``, else embedded with checkpoints beside it (``.parts/``,
+    removed once ``path`` is written): a killed run resumes where it stopped."""
+    import shutil
+
+    if path is not None and path.exists():
         log.info("loading cached faces from %s", path)
         return FaceSet.load(path)
-    fs = embed_list(items, pack, recognizer, threads, progress, where=str(root))
+    parts = path.with_suffix(".parts") if path is not None else None
+    fs = embed_list(items, pack, recognizer, threads, progress, where=where, checkpoint=parts)
     log.info("%d faces embedded, %d images without a face", len(fs.crops), len(fs.failed))
-    if cache:
-        fs.save(path)
+    if path is not None:
+        tmp = path.with_suffix(".tmp.npz")
+        fs.save(tmp)
+        os.replace(tmp, path)
+        shutil.rmtree(parts, ignore_errors=True)
         log.info("cached faces in %s", path)
     return fs
 
@@ -154,12 +210,16 @@ def items_of(data: os.PathLike | str) -> List[Tuple[str, str]]:
 
 def embed_items(data: os.PathLike | str, pack: str, recognizer: str, threads: int, cache: bool = True,
                 progress: Optional[Callable[[int, int], None]] = None) -> FaceSet:
-    """Detected, aligned and embedded faces (largest per image) of a folder (cached) or a list."""
+    """Detected, aligned and embedded faces (largest per image) of a folder or a list, cached and
+    checkpointed (a killed run resumes) unless ``cache`` is false."""
     if not Path(data).is_file():
         return embed_folder(data, pack, recognizer, threads, cache=cache, progress=progress)
     from ..io import read_identity_list
 
-    return embed_list(read_identity_list(data), pack, recognizer, threads, progress, where=str(data))
+    items = read_identity_list(data)
+    sig = [(p, y, os.path.getsize(p) if os.path.isfile(p) else -1) for p, y in items]
+    path = dataset_cache_dir() / f"faces-list-{cache_key(_CACHE_VERSION, sig, pack, recognizer)}.npz"
+    return _cached(path if cache else None, items, pack, recognizer, threads, progress, str(data))
 
 
 def score_in_batches(method, crops_bgr: np.ndarray, batch: int = 256) -> np.ndarray:
