@@ -18,7 +18,14 @@ and in ``my_package/fiqa_hooks.py``::
             return MyQualityMethod(**kwargs)
 
 Each hook receives the :class:`~fiqa_plugin.registry.Registry` of its kind and
-registers entries on it; return values are ignored.
+registers entries on it; return values are ignored. The hooks are *historic*: a plugin
+registered at run time (:func:`fiqa_plugin.register_plugin`) after a registry was filled is
+applied to it at once by pluggy. Built-ins run first (``tryfirst``), so a third-party plugin
+that raises cannot leave a registry without them.
+
+Architectures (trainable crop regressors, :data:`fiqa_plugin.plugins.ARCHITECTURES`) come from
+the training layer; the built-ins register through this project's own ``fiqa`` entry point
+(``fiqa_plugin.training.architectures``), exactly as a third party would.
 """
 from __future__ import annotations
 
@@ -37,19 +44,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from .registry import Registry
 
 
-@hookspec
+@hookspec(historic=True)
 def fiqa_register_quality_methods(registry: "Registry[QualityMethod]") -> None:
     """Register quality methods: factories returning a
     :class:`fiqa_plugin.quality.base.QualityMethod` (higher score = better face)."""
 
 
-@hookspec
+@hookspec(historic=True)
 def fiqa_register_recognizers(registry: "Registry[Recognizer]") -> None:
     """Register face recognizers: factories returning a
     :class:`fiqa_plugin.recognizers.base.Recognizer` (L2-normalised embeddings)."""
 
 
-@hookspec
+@hookspec(historic=True)
 def fiqa_register_labelers(registry: "Registry[Labeler]") -> None:
     """Register quality-label generators (pseudo-labelers): factories returning a
     :class:`fiqa_plugin.labelers.base.Labeler`."""
+
+
+@hookspec(historic=True)
+def fiqa_register_architectures(registry: "Registry") -> None:
+    """Register trainable quality-regressor architectures: factories ``(**kwargs) -> torch.nn.Module``
+    mapping a normalised RGB NCHW float batch to ``[N, 1]`` quality. Registering entries must not import
+    torch (do it inside the factory), so a core-only install can still list them."""

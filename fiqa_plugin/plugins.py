@@ -1,4 +1,4 @@
-"""The plugin manager and the three registries it fills.
+"""The plugin manager and the four registries it fills (quality methods, recognizers, labelers, architectures).
 
 Built-in modules register through the same hooks as third-party plugins; the
 ``fiqa`` entry-point group is scanned once, on the first registry query.
@@ -12,6 +12,7 @@ from typing import Any, List
 import pluggy
 
 from . import hookspecs
+from .kinds import LabelerKind, QualityKind, Trainer
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -43,28 +44,28 @@ def plugin_manager() -> pluggy.PluginManager:
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> None:
-    """Register a hook-implementing object at run time and apply its hooks to the registries."""
-    pm = plugin_manager()
-    pm.register(plugin, name=name)
-    # Registries already filled would miss the new plugin's hooks: apply them now.
-    for registry, hook in _hooked():
-        impl = getattr(plugin, hook, None)
-        if registry._loaded and impl is not None:
-            impl(registry=registry)
+    """Register a hook-implementing object at run time; pluggy's historic hooks apply it to every
+    registry that is already filled."""
+    plugin_manager().register(plugin, name=name)
 
 
-def _load(hook: str, registry: Registry) -> None:
-    getattr(plugin_manager().hook, hook)(registry=registry)
+def _load(hook: str, registry: Registry, pm: pluggy.PluginManager | None = None) -> None:
+    try:
+        getattr((pm or plugin_manager()).hook, hook).call_historic(kwargs={"registry": registry})
+    except Exception as exc:  # built-ins ran first (tryfirst); keep them, report the broken plugin
+        log.warning("a 'fiqa' plugin failed while registering %ss: %r; the others are loaded", registry.kind, exc)
 
 
-QUALITY_METHODS: Registry = Registry("quality method", lambda: _load("fiqa_register_quality_methods", QUALITY_METHODS))
-RECOGNIZERS: Registry = Registry("recognizer", lambda: _load("fiqa_register_recognizers", RECOGNIZERS))
-LABELERS: Registry = Registry("labeler", lambda: _load("fiqa_register_labelers", LABELERS))
-
-
-def _hooked():
-    return [
-        (QUALITY_METHODS, "fiqa_register_quality_methods"),
-        (RECOGNIZERS, "fiqa_register_recognizers"),
-        (LABELERS, "fiqa_register_labelers"),
-    ]
+QUALITY_METHODS: Registry = Registry(
+    "quality method", lambda: _load("fiqa_register_quality_methods", QUALITY_METHODS),
+    returns="fiqa_plugin.quality.base:QualityMethod", typed_tags={"kind": QualityKind})
+RECOGNIZERS: Registry = Registry(
+    "recognizer", lambda: _load("fiqa_register_recognizers", RECOGNIZERS),
+    returns="fiqa_plugin.recognizers.base:Recognizer")
+LABELERS: Registry = Registry(
+    "labeler", lambda: _load("fiqa_register_labelers", LABELERS),
+    returns="fiqa_plugin.labelers.base:Labeler", typed_tags={"kind": LabelerKind})
+#: Trainable architectures: torch factories from the training layer (registered through the entry point;
+#: the torch.nn.Module check is in training.train.build_model, as the core never imports torch).
+ARCHITECTURES: Registry = Registry(
+    "architecture", lambda: _load("fiqa_register_architectures", ARCHITECTURES), typed_tags={"trainer": Trainer})

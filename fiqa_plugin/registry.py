@@ -7,10 +7,12 @@ queried by name. Unknown names raise ``KeyError`` with a "did you mean" hint.
 from __future__ import annotations
 
 import difflib
+import importlib
+from enum import Enum
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, Type, TypeVar
 
-from .errors import UnknownNameError, UsageError
+from .errors import ModelError, UnknownNameError, UsageError
 
 T = TypeVar("T")
 
@@ -28,8 +30,14 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """A registry of named factories for one kind of object."""
 
-    def __init__(self, kind: str, loader: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, kind: str, loader: Optional[Callable[[], None]] = None, *,
+                 returns: Optional[str] = None, typed_tags: Optional[Dict[str, Type[Enum]]] = None) -> None:
+        """``returns``: ``"module:Class"`` every factory must return an instance of (checked on ``create``;
+        a string, so importing the registry imports nothing heavy). ``typed_tags``: tag name -> Enum its
+        value must belong to (checked on ``add``)."""
         self.kind = kind
+        self._returns = returns
+        self._typed_tags = dict(typed_tags or {})
         self._entries: Dict[str, Entry[T]] = {}
         self._loader = loader
         self._loaded = loader is None
@@ -72,6 +80,13 @@ class Registry(Generic[T]):
             raise UsageError(f"{self.kind} names must be non-empty strings, got {name!r}")
         if name in self._entries and not replace:
             raise UsageError(f"{self.kind} {name!r} is already registered", hint="pass replace=True to override it")
+        for tag, enum in self._typed_tags.items():
+            if tag in tags:
+                try:
+                    tags[tag] = enum(tags[tag])
+                except ValueError:
+                    raise UsageError(f"{self.kind} {name!r}: {tag}={tags[tag]!r} is not one of "
+                                     f"{[e.value for e in enum]}") from None
         doc = (factory.__doc__ or "").strip().splitlines()
         self._entries[name] = Entry(name, factory, summary or (doc[0] if doc else ""), dict(tags))
 
@@ -93,8 +108,15 @@ class Registry(Generic[T]):
             ) from None
 
     def create(self, name: str, **kwargs: Any) -> T:
-        """Instantiate the entry ``name`` with ``kwargs``."""
-        return self.entry(name).factory(**kwargs)
+        """Instantiate the entry ``name`` with ``kwargs`` (checked against ``returns``)."""
+        obj = self.entry(name).factory(**kwargs)
+        if self._returns is not None:
+            module, _, cls_name = self._returns.partition(":")
+            cls = getattr(importlib.import_module(module), cls_name)
+            if not isinstance(obj, cls):
+                raise ModelError(f"{self.kind} {name!r}: its factory returned a {type(obj).__name__}, not a {cls_name}",
+                                 hint="fix the plugin that registered it")
+        return obj
 
     def names(self) -> List[str]:
         """Sorted registered names."""

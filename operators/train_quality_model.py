@@ -16,13 +16,13 @@ class TrainQualityModel(foo.Operator):
         )
 
     def resolve_input(self, ctx):
-        from fiqa_plugin.integrations.fiftyone_train import ARCHS
+        from fiqa_plugin.integrations.fiftyone_train import crop_architectures
 
         inputs = types.Object()
         inputs.str("label_field", default="pseudo_quality", required=True, label="Label field")
         inputs.str("tag", required=True, label="Model tag", description="the model is registered as <arch>.<tag>")
         archs = types.RadioGroup()
-        for a in ARCHS:
+        for a in crop_architectures():
             archs.add_choice(a, label=a)
         inputs.enum("arch", archs.values(), default="tinyfqnet", label="Architecture", view=archs)
         inputs.str("identity_field", default="ground_truth", required=False, label="Identity field",

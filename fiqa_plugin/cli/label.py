@@ -25,7 +25,11 @@ def register(sub) -> None:
     p = sub.add_parser("label", help="quality labels (CSV) for faces with identities (folder per identity or CSV list)")
     p.add_argument("data", help="folder with one sub-folder of face images per identity, or a CSV with path,identity")
     p.add_argument("--out", default="labels.csv", help="output CSV: path,identity,quality,status")
-    p.add_argument("--method", choices=["center", "sdd", "optimize"], default="center", help="labeling method")
+    from ..plugins import LABELERS
+
+    p.add_argument("--method", choices=LABELERS.names(), default="center",
+                   help="labeler (the LABELERS registry; plugins add more): "
+                        + "; ".join(f"{e.name}: {e.summary}" for e in LABELERS.entries()))
     p.add_argument("--pack", default="buffalo_sc", help="InsightFace pack for detection")
     p.add_argument("--recognizer", default="buffalo_sc", help="recognizer whose embeddings define the labels")
     p.add_argument("--threads", type=int, default=1)
@@ -45,30 +49,52 @@ def register(sub) -> None:
     g.add_argument("--clusters", type=int, default=20, help="C: k-means clusters per identity")
     g.add_argument("--theta", type=float, default=0.001, help="θ: step towards the mated-pair position")
     g.add_argument("--repetitions", type=int, default=10, help="R: random pairings averaged")
+    from .score import add_engine_args
+
+    add_engine_args(p)  # with --engine ray the shards are the embedding cache (--no-cache starts them over)
     p.set_defaults(func=run)
 
 
+def labeler_options(args: argparse.Namespace) -> dict:
+    """CLI options under the parameter names labeler factories take; each labeler gets the ones it accepts."""
+    return {"mode": args.sdd_mode, "m": args.m, "k": args.k, "variant": args.variant, "seed": args.seed,
+            "wd_backend": "numpy", "clusters": args.clusters, "theta": args.theta, "repetitions": args.repetitions,
+            "mapping": "none"}  # raw centre cosines: fiqa label writes the labeler's own scale
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..labelers import center_labels, optimize_scores, sdd_labels
+    import inspect
+
     from ..faces.dataset import embed_items, items_of, method_scores
     from ..io import scores_for
     from ..io.writers import write_csv
+    from ..plugins import LABELERS
     from ..progress import progress_bar
 
-    if args.method == "optimize" and not (args.scores or args.initial_method):
-        raise UsageError("--method optimize refines existing scores: pass --scores CSV or --initial-method NAME")
+    entry = LABELERS.entry(args.method)
+    needs_initial = entry.tags.get("needs_initial_scores", False)
+    if needs_initial and not (args.scores or args.initial_method):
+        raise UsageError(f"--method {args.method} refines existing scores: pass --scores CSV or --initial-method NAME")
+    accepted = inspect.signature(entry.factory).parameters
+    labeler = entry.factory(**{k: v for k, v in labeler_options(args).items() if k in accepted})
+    initial = None
     with progress_bar(len(items_of(args.data)), f"fiqa label ({args.recognizer})") as cb:
-        faces = embed_items(args.data, args.pack, args.recognizer, args.threads, cache=not args.no_cache, progress=cb)
-    if args.method == "center":
-        q = center_labels(faces.embeddings, faces.identities, mapping="none")
-    elif args.method == "sdd":
-        q = sdd_labels(faces.embeddings, faces.identities, mode=args.sdd_mode, m=args.m, k=args.k,
-                       variant=args.variant, seed=args.seed, wd_backend="numpy")
-    else:
-        init = (scores_for(args.scores, faces.paths) if args.scores
-                else method_scores(args.initial_method, faces, args.pack, args.recognizer))
-        q = optimize_scores(init, faces.embeddings, faces.identities, clusters=args.clusters, theta=args.theta,
-                            repetitions=args.repetitions, seed=args.seed)
+        if args.engine == "ray":
+            from ..integrations.ray import embed_with_ray, ensure_ray
+
+            ensure_ray(args.ray_address)
+            faces, initial = embed_with_ray(
+                items_of(args.data), args.shards or f"{args.out}.shards", args.pack, args.recognizer,
+                method=args.initial_method if needs_initial else None, resume=not args.no_cache,
+                shard_size=args.shard_size, workers=args.workers, progress=cb)
+        else:
+            faces = embed_items(args.data, args.pack, args.recognizer, args.threads, cache=not args.no_cache,
+                                progress=cb)
+    kw = {}
+    if needs_initial:
+        kw["initial_scores"] = (scores_for(args.scores, faces.paths) if args.scores else initial if initial is not None
+                                else method_scores(args.initial_method, faces, args.pack, args.recognizer))
+    q = labeler.label(faces.embeddings, faces.identities, **kw)
     rows = [[p, faces.names[y], f"{v:.6g}" if np.isfinite(v) else "", "ok" if np.isfinite(v) else "no_label"]
             for p, y, v in zip(faces.paths, faces.identities, q)]
     rows += [[p, Path(p).parent.name, "", "no_face"] for p in faces.failed]

@@ -16,8 +16,10 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a quality regressor on recognizer labels (tinyFQnet)")
     p.add_argument("data", help="folder with one sub-folder of face images per identity")
     p.add_argument("--out", required=True, help="run folder: checkpoints, history.json, histograms, model.pt")
-    p.add_argument("--arch", choices=["tinyfqnet", "mobilenetv2", "sdd-regressor", "embedding-head"], default="tinyfqnet",
-                   help="sdd-regressor / embedding-head: see fiqa_plugin/training/regressors.py")
+    from ..plugins import ARCHITECTURES
+
+    p.add_argument("--arch", choices=ARCHITECTURES.names(), default="tinyfqnet",
+                   help="registered architectures: " + "; ".join(f"{e.name}: {e.summary}" for e in ARCHITECTURES.entries()))
     p.add_argument("--t", type=int, default=6, help="mobilenetv2 expansion factor")
     p.add_argument("--w", type=float, default=1.0, help="mobilenetv2 width multiplier")
     p.add_argument("--head", type=int, default=None, help="mobilenetv2 last-convolution channels (default 1280)")
@@ -84,7 +86,9 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.seeds and args.arch != "sdd-regressor":
         raise UsageError(f"--seeds trains a seed ensemble of the sdd-regressor only; for {args.arch} use --seed N")
-    if args.arch in ("sdd-regressor", "embedding-head"):
+    from ..plugins import ARCHITECTURES
+
+    if ARCHITECTURES.entry(args.arch).tags.get("trainer") == "recognizer-head":
         from ..training.regressors import RegressorJob, train_regressor
 
         job = RegressorJob(

@@ -23,7 +23,13 @@ from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
-ARCHS = ("tinyfqnet", "mobilenetv2")
+
+
+def crop_architectures() -> list:
+    """Architectures this operator can train: the registry's crop regressors."""
+    from ..training.architectures import names
+
+    return names(trainer="crop")
 
 
 def _crops(samples: fo.core.collections.SampleCollection, ids: list, paths: list, run_dir: Path, pack: str,
@@ -85,8 +91,8 @@ def train_quality_model(
     from ..training.export import export_model, onnx_parity, write_card
     from ..training.train import TrainConfig, train
 
-    if arch not in ARCHS:
-        raise UsageError(f"unknown architecture {arch!r}; choose one of {ARCHS}")
+    if arch not in crop_architectures():
+        raise UsageError(f"unknown architecture {arch!r}; choose one of {crop_architectures()}")
     if not tag or not all(ch.isalnum() or ch in "-_" for ch in tag):
         raise UsageError(f"tag {tag!r} must be non-empty letters, digits, '-' or '_' (the model is named {arch}.<tag>)")
     name = f"{arch}.{tag}"

@@ -22,7 +22,7 @@ def lightqnet_config(path: Optional[str] = None) -> QualityModelConfig:
     )
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins first: a broken third-party plugin cannot hide them
 def fiqa_register_quality_methods(registry) -> None:
     for cls in (
         measures.BlurQuality, measures.PoseQuality, measures.JpegQuality, measures.CombinedQuality,

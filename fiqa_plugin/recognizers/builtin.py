@@ -19,7 +19,7 @@ def pack_recognizer(pack: str = "buffalo_sc", root: Optional[str] = None, **kw) 
     return OnnxRecognizer(cands[0], name=kw.pop("name", f"{pack}"), mean=127.5, std=127.5, rgb=True, **kw)
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins first: a broken third-party plugin cannot hide them
 def fiqa_register_recognizers(registry) -> None:
     @registry.register("buffalo_sc", "ArcFace MobileFaceNet (WebFace600K), 512-D, from InsightFace's buffalo_sc pack")
     def buffalo_sc(**kw) -> OnnxRecognizer:

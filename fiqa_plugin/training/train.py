@@ -63,16 +63,13 @@ class TrainResult:
 
 
 def build_model(arch: str, **kw) -> nn.Module:
-    """A fresh model by architecture name (``tinyfqnet`` or ``mobilenetv2``)."""
-    if arch == "tinyfqnet":
-        from .tinyfqnet import TinyFQNet
+    """A fresh model of a registered architecture (:data:`fiqa_plugin.plugins.ARCHITECTURES`)."""
+    from ..plugins import ARCHITECTURES
 
-        return TinyFQNet(**kw)
-    if arch == "mobilenetv2":
-        from .mobilenetv2 import MobileNetV2Quality
-
-        return MobileNetV2Quality(**kw)
-    raise UsageError(f"unknown architecture {arch!r}; choose tinyfqnet or mobilenetv2")
+    model = ARCHITECTURES.create(arch, **kw)
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"architecture {arch!r} built a {type(model).__name__}, not a torch.nn.Module")
+    return model
 
 
 def to_input(crops_bgr: np.ndarray, mean: float = 127.5, std: float = 127.5) -> torch.Tensor:

@@ -48,7 +48,7 @@ def test_apply_model_stores_faces_as_detections(make_dataset, lfw20, lq_faces):
             lm = np.array(d.landmarks)
             assert (lm[:, 0] > x - 0.05).all() and (lm[:, 0] < x + w + 0.05).all()
         assert len(s.fiqa_landmarks.keypoints) == len(dets)
-        assert s.get_field("fiqa_error") is None if s.has_field("fiqa_error") else True
+        assert not s.has_field("fiqa_error") or s.get_field("fiqa_error") is None
 
 
 def test_compute_quality_survives_bad_files_and_resumes(make_dataset, lfw20, bad_files, lq_faces):

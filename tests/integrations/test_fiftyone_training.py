@@ -1,6 +1,7 @@
 """Pseudo-labels → training → EDC through the plugin operators, on 40 real LFW faces of 5 people (+1 corrupt file).
 
-One dataset is shared by the module so the faces are embedded once; tests run in file order.
+Each test states what it needs through fixtures (no test relies on another having run): the resume test
+gets a fresh dataset; the others share one module-scoped dataset already labelled by the operator.
 """
 from __future__ import annotations
 
@@ -19,17 +20,37 @@ URI = "@fiqa/fiqa-plugin"
 TAG = "fo-test"
 
 
-@pytest.fixture(scope="module")
-def people_ds(lfw_people, tmp_path_factory):
-    corrupt = tmp_path_factory.mktemp("bad") / "corrupt.jpg"
+def _people_dataset(lfw_people, folder: Path) -> fo.Dataset:
+    corrupt = folder / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     ds = fo.Dataset()
     ds.add_samples([fo.Sample(filepath=p, ground_truth=fo.Classification(label=y)) for p, y in lfw_people]
                    + [fo.Sample(filepath=str(corrupt), ground_truth=fo.Classification(label="George_W_Bush"))],
                    progress=False)
-    yield ds
+    return ds
+
+
+def _drop(ds: fo.Dataset) -> None:
     DelegatedOperationService().delete_for_dataset(ds._doc.id)
     ds.delete()
+
+
+@pytest.fixture
+def fresh_people_ds(lfw_people, tmp_path):
+    ds = _people_dataset(lfw_people, tmp_path)
+    yield ds
+    _drop(ds)
+
+
+@pytest.fixture(scope="module")
+def people_ds(lfw_people, tmp_path_factory):
+    """The 41 samples with centre pseudo-labels (``pseudo_quality``) written by the operator."""
+    ds = _people_dataset(lfw_people, tmp_path_factory.mktemp("bad"))
+    foo.execute_operator(f"{URI}/generate_pseudo_labels", ctx={"dataset": ds.name, "params": {
+        "labeler": "center", "recognizer": "buffalo_sc", "identity_field": "ground_truth",
+        "label_field": "pseudo_quality", "batch_size": 8}})
+    yield ds
+    _drop(ds)
 
 
 def _run_queued(ds, op):
@@ -39,11 +60,11 @@ def _run_queued(ds, op):
     return results[0].result
 
 
-def test_pseudo_labels_delegated_resume(people_ds, pipeline_largest, lfw_people):
+def test_pseudo_labels_delegated_resume(fresh_people_ds, pipeline_largest, lfw_people):
     from fiqa_plugin.integrations.fiftyone_labels import embed_samples
     from fiqa_plugin.plugins import RECOGNIZERS
 
-    ds = people_ds
+    ds = fresh_people_ds
     # An earlier, interrupted run embedded the first 12 samples (saved per batch).
     assert embed_samples(ds.limit(12), batch_size=4)["embedded"] == 12
     res = foo.execute_operator(f"{URI}/generate_pseudo_labels", ctx={"dataset": ds.name, "request_delegation": True,
@@ -169,6 +190,7 @@ def test_evaluate_edc_pairs_file(people_ds, lfw_people, tmp_path):
             w.writerow([paths[i + 2], paths[i + 3], 1])
             w.writerow([paths[i], paths[(i + 8) % 40], 0])
         w.writerow([paths[0], "/nowhere/not-in-dataset.jpg", 0])
+    runs_before = people_ds.list_runs()
     rep = evaluate_edc(people_ds, "pseudo_quality", pairs_file=str(f), fmrs=[0.2], discard_limits=[0.3], eval_key=None)
     assert (rep["pairs"], rep["genuine"], rep["pairs_dropped"]) == (15, 10, 1)
-    assert "edc_pseudo" in people_ds.list_runs() and len(people_ds.list_runs()) == 1  # eval_key=None stores nothing
+    assert people_ds.list_runs() == runs_before  # eval_key=None stores nothing
