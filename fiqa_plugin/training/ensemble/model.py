@@ -19,7 +19,7 @@ from .mobilenetv3 import MobileNetV3Small
 from .shufflenetv2 import FEATURES as SHUFFLE_FEATURES
 from .names import ALL_VIEWS, MEMBERS, VIEWS  # noqa: F401  (re-exported)
 from .shufflenetv2 import ShuffleNetV2
-from ...errors import MissingAssetError, UsageError
+from ...errors import MissingAssetError, ModelError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +92,16 @@ class EnsembleQuality(nn.Module):
 
 
 def read_state_dict(path: os.PathLike | str) -> Dict[str, torch.Tensor]:
-    """A state_dict from a ``.pth``: a plain state_dict, ``{"state_dict"|"model": ...}``, or a pickled module."""
+    """A state_dict from a ``.pth``: a plain state_dict or ``{"state_dict"|"model": ...}``. Loaded with
+    ``weights_only=True`` only: a pickled module could run any code, so it is refused, never unpickled."""
     path = Path(path)
     if not path.is_file():
         raise MissingAssetError(f"backbone weights {path} not found")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a whole pickled torchvision module needs the unsafe loader (and torchvision)
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(obj, nn.Module):
-        obj = obj.state_dict()
+    except Exception as exc:
+        raise ModelError(f"{path} is not a plain tensor file ({type(exc).__name__}); pickled modules are not loaded",
+                         hint="save the weights alone: torch.save(model.state_dict(), PATH)") from None
     for k in ("state_dict", "model"):
         if isinstance(obj, dict) and k in obj and isinstance(obj[k], dict):
             obj = obj[k]
