@@ -262,8 +262,9 @@ def score_with_ray(
     ``{"images", "shards", "skipped_shards", "rows"}``.
 
     ``workers`` face actors (1 CPU each; default: every CPU of the cluster, autoscaled from 1) feed
-    one quality actor per ``quality_cpus`` (default 0.25 CPU, 1 with embeddings: the recognizer
-    costs about half a detection). ``batch_size`` images go to a face actor at a time. With
+    the quality actors: one, reserving ``quality_cpus`` (default 0: a crop model costs about 1% of a
+    detection, docs/scaling.md), or with embeddings up to one per two face actors, 1 CPU each (the
+    recognizer costs about half a detection). ``batch_size`` images go to a face actor at a time. With
     ``resume`` finished shards of the same run are kept and skipped; without it the folder is reset.
     ``faces_stage`` / ``quality_stage`` swap in subclasses of the stages (e.g. to add logging).
     """
@@ -296,7 +297,9 @@ def score_with_ray(
     ensure_ray()
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     n_workers = workers or cpus
-    q_cpus = quality_cpus if quality_cpus is not None else (1.0 if keep_embeddings or recognizer else 0.25)
+    embeds = keep_embeddings or recognizer is not None
+    q_cpus = quality_cpus if quality_cpus is not None else (1.0 if embeds else 0.0)
+    q_pool = ActorPoolStrategy(min_size=1, max_size=max(1, n_workers // 2)) if embeds else ActorPoolStrategy(size=1)
     DataContext.get_current().enable_progress_bars = False  # the caller shows its own progress
     items = [{"index": i, "path": paths[i]} for s in todo for i in range(s * shard_size, min(len(paths), (s + 1) * shard_size))]
     # Fault tolerance is Ray Data's default for actor pools (Ray 2.60 deprecates setting it here): a
@@ -307,7 +310,7 @@ def score_with_ray(
         ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / batch_size)))
         .map_batches(faces_stage, batch_size=batch_size, compute=pool, num_cpus=1,
                      fn_constructor_kwargs={"mode": mode, "pack": pack, "root": root, "threads": 1})
-        .map_batches(quality_stage, batch_size=256, compute=ActorPoolStrategy(size=1), num_cpus=q_cpus,
+        .map_batches(quality_stage, batch_size=64, compute=q_pool, num_cpus=q_cpus,
                      fn_constructor_kwargs={"method": method, "mode": mode, "recognizer": recognizer,
                                             "keep_embeddings": keep_embeddings,
                                             "threads": max(1, int(round(q_cpus)))})

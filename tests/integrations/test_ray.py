@@ -15,7 +15,7 @@ from fiqa_plugin.integrations.ray import FacesStage, read_rows, score_with_ray, 
 from fiqa_plugin.scoring import QualityScorer
 
 SHARD = 8
-RUN = dict(mode="all", keep_embeddings=True, shard_size=SHARD, batch_size=4, workers=2, quality_cpus=0.5)
+RUN = dict(mode="all", keep_embeddings=True, shard_size=SHARD, batch_size=4, workers=2, quality_cpus=0)
 
 
 @pytest.fixture(scope="module")
