@@ -17,6 +17,7 @@ built-in measures in ``fiqa_plugin/weights/calibration/<name>.json``, user model
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -89,16 +90,38 @@ def raw_scores(name: str, faces: Dict[str, list]):
     return method, np.concatenate([scorer.score_faces(pool[i : i + BATCH]) for i in range(0, len(pool), BATCH)])
 
 
+def update_costs(names: List[str]) -> int:
+    """Recount ``macs_per_face`` of existing tables (the quantiles are left as they are)."""
+    from fiqa_plugin.quality.calibration import calibration_file, calibration_for, save_calibration
+    from fiqa_plugin.quality.cost import method_macs
+    from fiqa_plugin.scoring import resolve_method
+
+    for name in names:
+        method = resolve_method(name)
+        cal = calibration_for(method)
+        if cal is None:
+            log.warning("%s has no table yet: run without --cost-only", method.name)
+            continue
+        cal = dataclasses.replace(cal, macs_per_face=method_macs(method))
+        save_calibration(cal, calibration_file(method))
+        print(f"{method.name}: {cal.macs_per_face / 1e6:.3f} M MACs per face")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--methods", nargs="*", default=[], help="method names (default: all registered)")
     ap.add_argument("--every", type=int, default=EVERY, help="use every N-th file of each part (sorted paths)")
+    ap.add_argument("--cost-only", action="store_true", help="only (re)count the MACs per face in existing tables")
     ap.add_argument("--limit", type=int, default=0, help="faces per part, for a quick check (tables not written)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from fiqa_plugin.quality.calibration import REFERENCE, build_calibration, calibration_file, save_calibration
+    from fiqa_plugin.quality.cost import method_macs
 
     names = method_names(args.methods)
+    if args.cost_only:
+        return update_costs(names)
     faces = reference_faces(args.every, args.limit)
     print("| method | faces | p1 | p10 | p50 | p90 | p99 | table |\n|---|---:|---:|---:|---:|---:|---:|---|")
     for name in names:
@@ -107,6 +130,7 @@ def main(argv=None) -> int:
         name = method.name  # e.g. lightqnet -> lightqnet.dm100
         cal = build_calibration(name, raw, reference=REFERENCE if args.every == EVERY else
                                 REFERENCE.replace(f"every {EVERY}th", f"every {args.every}-th"))
+        cal = dataclasses.replace(cal, macs_per_face=method_macs(method))
         path = calibration_file(method)
         if not args.limit:
             save_calibration(cal, path)

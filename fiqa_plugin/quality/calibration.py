@@ -66,6 +66,8 @@ class Calibration:
     quantiles: np.ndarray
     reference: str = REFERENCE
     n: int = 0
+    #: multiply-accumulates per face (:mod:`fiqa_plugin.quality.cost`), kept here for `fiqa methods`
+    macs_per_face: Optional[int] = None
 
     @property
     def percentiles(self) -> np.ndarray:
@@ -98,7 +100,7 @@ class Calibration:
         return np.interp(s, self.percentiles, self.quantiles)
 
     def to_json(self) -> Dict[str, Any]:
-        return {"method": self.method, "reference": self.reference, "n": int(self.n),
+        return {"method": self.method, "reference": self.reference, "n": int(self.n), "macs_per_face": self.macs_per_face,
                 "percentiles": len(self.quantiles), "quantiles": [float(f"{v:.7g}") for v in self.quantiles]}
 
     @classmethod
@@ -107,7 +109,7 @@ class Calibration:
         if q.ndim != 1 or len(q) < 2 or not np.all(np.isfinite(q)) or np.any(np.diff(q) < 0):
             raise ModelError(f"calibration of {method or d.get('method')!r}: 'quantiles' must be a non-decreasing "
                              f"list of at least 2 finite numbers")
-        return cls(d.get("method") or method, q, d.get("reference", ""), int(d.get("n", 0)))
+        return cls(d.get("method") or method, q, d.get("reference", ""), int(d.get("n", 0)), d.get("macs_per_face"))
 
 
 def build_calibration(method: str, raw: Any, n_quantiles: int = DEFAULT_QUANTILES,
