@@ -8,7 +8,6 @@ the exported head (input ``embedding``, output ``quality``) is composed with the
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import Checkpoint, write_history
 from .train import ordinal_srcc
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,12 @@ class HeadTrainConfig:
 
 
 def train_head(embeddings: np.ndarray, labels01: np.ndarray, identities: Optional[np.ndarray],
-               cfg: HeadTrainConfig = HeadTrainConfig(), out: Optional[os.PathLike | str] = None
-               ) -> Tuple[EmbeddingHead, List[dict]]:
+               cfg: HeadTrainConfig = HeadTrainConfig(), out: Optional[os.PathLike | str] = None,
+               resume: bool = True) -> Tuple[EmbeddingHead, List[dict]]:
     """Train a head with L1 on ``labels01`` (``[0, 1]``, NaN rows skipped); identities held out for
     validation when ``identities`` is given (``val_fraction`` > 0). Returns the model (eval mode)
-    and its per-epoch history; with ``out`` also writes ``history.json`` and ``head.pt``."""
+    and its per-epoch history; with ``out`` it checkpoints every epoch (resumed from when ``resume``) and
+    writes ``history.json`` and ``head.pt``."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     x = np.asarray(embeddings, np.float32)
@@ -83,11 +84,15 @@ def train_head(embeddings: np.ndarray, labels01: np.ndarray, identities: Optiona
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    rng = np.random.default_rng(cfg.seed)
     history: List[dict] = []
-    for epoch in range(cfg.epochs):
+    ckpt = Checkpoint(out, {**asdict(cfg), "dim": x.shape[1]}) if out is not None else None
+    if ckpt is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        state = ckpt.load(model=model, optimizer=opt, scheduler=sched) if resume else None
+        history = state["history"] if state is not None else []
+    for epoch in range(len(history), cfg.epochs):
         model.train()
-        perm = rng.permutation(tr)
+        perm = np.random.default_rng([cfg.seed, epoch]).permutation(tr)  # per epoch: a resumed run draws the same
         tot = 0.0
         for s in range(0, len(perm), cfg.batch_size):
             idx = torch.from_numpy(perm[s : s + cfg.batch_size])
@@ -102,11 +107,12 @@ def train_head(embeddings: np.ndarray, labels01: np.ndarray, identities: Optiona
             p = predict_head(model, x[va])
             rec.update(val_l1=float(np.mean(np.abs(p - y[va]))), val_srcc=ordinal_srcc(p, y[va]))
         history.append(rec)
+        if ckpt is not None:
+            ckpt.save(epoch, history, model=model, optimizer=opt, scheduler=sched)
     model.eval()
     if out is not None:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+        write_history(out, ckpt.config, history)
         torch.save({"model": model.state_dict(), "config": asdict(cfg), "dim": x.shape[1]}, out / "head.pt")
     log.info("embedding head: %s", history[-1] if history else {})
     return model, history

@@ -141,7 +141,7 @@ def train_regressor(args: RegressorJob) -> str:
         else:
             cfg = HeadTrainConfig(epochs=epochs, batch_size=bs, lr=lr, weight_decay=wd, val_fraction=args.val_fraction,
                                   seed=seed, threads=args.threads)
-            model, h = train_head(fs.embeddings, normalise_labels(labels), fs.identities, cfg, out)
+            model, h = train_head(fs.embeddings, normalise_labels(labels), fs.identities, cfg, member_out, resume=args.resume)
             example = torch.zeros(2, fs.embeddings.shape[1])
         members.append(model)
         hists.append(h)

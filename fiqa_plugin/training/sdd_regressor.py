@@ -21,7 +21,6 @@ weights are shipped.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -35,6 +34,7 @@ import torch
 from torch import nn
 
 from .onnx_to_torch import OnnxGraphModule
+from .checkpoint import Checkpoint, write_history
 from .train import ordinal_srcc
 from ..errors import UsageError
 
@@ -182,13 +182,10 @@ def train_sdd_regressor(features: np.ndarray, labels: np.ndarray, identities: np
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = nn.HuberLoss(delta=cfg.huber_delta)
     history: List[dict] = []
-    ckpt = out / "last.pt"
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
+    ckpt = Checkpoint(out, {**asdict(cfg), "split": asdict(split)})
+    state = ckpt.load(model=model, optimizer=opt) if resume else None
+    if state is not None:
         history = state["history"]
-        log.info("resuming %s at epoch %d", ckpt, len(history))
     rng = np.random.default_rng([cfg.seed, len(history)])
     y = torch.from_numpy(labels.astype(np.float32))
     for epoch in range(len(history), cfg.epochs):
@@ -215,14 +212,12 @@ def train_sdd_regressor(features: np.ndarray, labels: np.ndarray, identities: np
                "val_srcc": ordinal_srcc(pred, labels[va]), "seconds": time.time() - t0}
         history.append(rec)
         log.info("epoch %d: %s", epoch + 1, rec)
-        state = {"model": model.state_dict(), "opt": opt.state_dict(), "history": history,
-                 "config": asdict(cfg), "split": asdict(split)}
-        torch.save(state, ckpt)
+        state = ckpt.save(epoch, history, {"split": asdict(split)}, model=model, optimizer=opt)
         if rec["val_srcc"] >= max(h["val_srcc"] for h in history):  # model selection on held-out CelebA identities
             torch.save(state, out / "best.pt")
-        (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+        write_history(out, ckpt.config, history)
     if (out / "best.pt").exists():
-        model.load_state_dict(torch.load(out / "best.pt", weights_only=False)["model"])
+        model.load_state_dict(torch.load(out / "best.pt", weights_only=True)["model"])
         log.info("using the epoch with the best held-out SRCC (%s)", out / "best.pt")
     return model, history
 

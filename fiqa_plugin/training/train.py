@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import Checkpoint, write_history
 from .data import TrainingSet, split_by_identity
 from .sampling import SmoothSamplingConfig, random_sample, save_histograms, smooth_sample
-from ..errors import ResumeError, UsageError
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "last.pt"
 
 
 @dataclass
@@ -179,16 +179,10 @@ def train(
     sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
     history: List[Dict] = []
     start = 0
-    ckpt = out_dir / CHECKPOINT
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        if state["config"] != asdict(cfg):
-            raise ResumeError(f"{ckpt} was written with a different config; use another --out or --no-resume")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+    ckpt = Checkpoint(out_dir, asdict(cfg))
+    state = ckpt.load(model=model, optimizer=opt, scheduler=sched) if resume else None
+    if state is not None:
         history, start = state["history"], state["epoch"] + 1
-        log.info("resumed from %s after epoch %d", ckpt, state["epoch"])
 
     loss_fn = nn.MSELoss()
     labels = torch.from_numpy(ts.labels.astype(np.float32))
@@ -232,12 +226,10 @@ def train(
                 rec["val_pauc"] = pa
         history.append(rec)
         log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 4) for k, v in rec.items()}))
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "epoch": epoch, "history": history, "config": asdict(cfg)}, ckpt.with_suffix(".tmp"))
-        os.replace(ckpt.with_suffix(".tmp"), ckpt)  # never leave a half-written checkpoint
+        ckpt.save(epoch, history, model=model, optimizer=opt, scheduler=sched)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, rec)
-    (out_dir / "history.json").write_text(json.dumps({"config": asdict(cfg), "history": history}, indent=2) + "\n")
+    write_history(out_dir, asdict(cfg), history)
     torch.save(model.state_dict(), out_dir / "model.pt")
     model.eval()
     return TrainResult(model, history, out_dir)

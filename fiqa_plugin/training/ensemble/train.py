@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..train import to_input
+from ..checkpoint import Checkpoint, write_history
 from .data import RegressionData, split
 from .loss import MSECorrLoss
 from .model import MEMBERS, VIEWS, EnsembleQuality, QualityMember, build_member, make_views
@@ -26,7 +27,6 @@ from ...errors import MissingAssetError, ResumeError, UsageError
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "last.pt"
 
 
 @dataclass
@@ -141,16 +141,10 @@ def train_member(data: RegressionData, tr: np.ndarray, val: np.ndarray, cfg: Ens
     loss_fn = MSECorrLoss(cfg.alpha)
     history: List[Dict] = []
     start = 0
-    ckpt = out_dir / CHECKPOINT
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        if _comparable(state["config"]) != _comparable(asdict(cfg)):
-            raise ResumeError(f"{ckpt} was written with a different config; use another --out or --no-resume")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+    ckpt = Checkpoint(out_dir, _comparable(asdict(cfg)))
+    state = ckpt.load(model=model, optimizer=opt, scheduler=sched) if resume else None
+    if state is not None:
         history, start = state["history"], state["epoch"] + 1
-        log.info("%s: resumed from %s after epoch %d", member, ckpt, state["epoch"])
     labels = torch.from_numpy(data.labels.astype(np.float32))
     for epoch in range(start, cfg.epochs):
         rng = np.random.default_rng([cfg.seed, mi, epoch])
@@ -178,13 +172,11 @@ def train_member(data: RegressionData, tr: np.ndarray, val: np.ndarray, cfg: Ens
         rec.update({f"val_{k}": v for k, v in correlations(pred, data.labels[val]).items()})
         history.append(rec)
         log.info("%s epoch %d: %s", member, epoch + 1, json.dumps({k: round(v, 4) for k, v in rec.items()}))
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "epoch": epoch, "history": history, "config": asdict(cfg)}, ckpt.with_suffix(".tmp"))
-        os.replace(ckpt.with_suffix(".tmp"), ckpt)  # never leave a half-written checkpoint
+        ckpt.save(epoch, history, model=model, optimizer=opt, scheduler=sched)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, rec)
     torch.save(model.state_dict(), out_dir / "model.pt")
-    (out_dir / "history.json").write_text(json.dumps({"config": asdict(cfg), "history": history}, indent=2) + "\n")
+    write_history(out_dir, asdict(cfg), history)
     model.eval()
     return model, history
 
