@@ -55,12 +55,20 @@ def ray_rows(args: argparse.Namespace, paths, progress, method=None, mode="large
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UsageError
     from ..faces.pipeline import list_images
     from ..io.writers import CsvRows
     from ..scoring import QualityScorer
     from ..progress import progress_bar
 
-    paths = list_images(args.input)
+    if "://" in args.input:  # object storage: only Ray workers read it (pyarrow filesystems)
+        if args.engine != "ray":
+            raise UsageError(f"{args.input} is an object-storage URI: add --engine ray")
+        from ..integrations.ray import list_uris
+
+        paths = list_uris(args.input)
+    else:
+        paths = list_images(args.input)
     scorer = QualityScorer(args.method, mode=args.mode, pack=args.pack, root=args.root, batch_size=args.batch_size)
     if args.min_quality is not None:
         check_min_quality(args.min_quality, scorer)

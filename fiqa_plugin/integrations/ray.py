@@ -76,9 +76,39 @@ class FacesStage:
     def __init__(self, mode: str, pack: str, root: Optional[str], threads: int) -> None:
         os.environ[THREADS_ENV] = str(threads)  # sessions made in this worker use its CPU share
         self.pipeline = FacePipeline.from_pack(pack, root, mode=mode)
+        self._filesystems: Dict[str, Any] = {}
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        return faces_to_columns(batch["index"], [self.pipeline.process(str(p)) for p in batch["path"]])
+        return faces_to_columns(batch["index"], [self.process(str(p)) for p in batch["path"]])
+
+    def process(self, path: str) -> ImageFaces:
+        """Faces of a local path, or of an object-storage URI (``s3://``, ``gs://``, ``file://``...: read
+        with pyarrow's filesystems, then decoded from memory). Never raises for bad input."""
+        if "://" not in path:
+            return self.pipeline.process(path)
+        from pyarrow import fs
+
+        try:
+            bucket = "/".join(path.split("/", 3)[:3])  # scheme://bucket: one client per bucket, made once
+            if bucket not in self._filesystems:
+                filesystem, inner = fs.FileSystem.from_uri(path)
+                # the URI is <prefix><path inside the filesystem> (s3://, file://, hdfs://host:port ...)
+                prefix = path[: len(path) - len(inner)] if path.endswith(inner) else None
+                self._filesystems[bucket] = (filesystem, prefix)
+            filesystem, prefix = self._filesystems[bucket]
+            if prefix is not None and path.startswith(prefix):
+                inner = path[len(prefix):]
+            else:
+                inner = fs.FileSystem.from_uri(path)[1]
+            with filesystem.open_input_stream(inner) as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            return ImageFaces(path, "missing", error=f"{path}: file not found")
+        except (OSError, ValueError) as exc:
+            return ImageFaces(path, "unreadable", error=f"{path}: cannot read ({exc})")
+        result = self.pipeline.process(data)
+        result.source, result.error = path, result.error.replace("<bytes>", path)
+        return result
 
 
 class QualityStage:
@@ -301,7 +331,8 @@ def score_with_ray(
     q_cpus = quality_cpus if quality_cpus is not None else (1.0 if embeds else 0.0)
     q_pool = ActorPoolStrategy(min_size=1, max_size=max(1, n_workers // 2)) if embeds else ActorPoolStrategy(size=1)
     DataContext.get_current().enable_progress_bars = False  # the caller shows its own progress
-    items = [{"index": i, "path": paths[i]} for s in todo for i in range(s * shard_size, min(len(paths), (s + 1) * shard_size))]
+    items = [{"index": i, "path": paths[i]}
+             for s in todo for i in range(s * shard_size, min(len(paths), (s + 1) * shard_size))]
     # Fault tolerance is Ray Data's default for actor pools (Ray 2.60 deprecates setting it here): a
     # dead actor is restarted and its task retried, without limit. Bad input never kills a worker
     # (the pipeline turns it into a status), so only a crash in native code would repeat.
@@ -356,6 +387,20 @@ def _shard_dicts(out_dir: Union[str, os.PathLike]) -> Iterator[Dict[str, Any]]:
                           hint="rerun the same command to finish them")
     for s in range(n_shards):
         yield from pq.read_table(_shard_file(out, s)).to_pylist()
+
+
+def list_uris(prefix: str) -> List[str]:
+    """Image URIs under an object-storage prefix (``s3://bucket/faces/``, ``gs://...``, ``file:///...``),
+    sorted: the input list of a run whose images never touch the driver's disk."""
+    from pyarrow import fs
+
+    from ..faces.dataset import IMAGE_EXTS
+
+    filesystem, inner = fs.FileSystem.from_uri(prefix)
+    head = prefix[: prefix.index(inner)] if inner and inner in prefix else prefix.split("://", 1)[0] + "://"
+    infos = filesystem.get_file_info(fs.FileSelector(inner, recursive=True))
+    return sorted(head + i.path for i in infos
+                  if i.type == fs.FileType.File and os.path.splitext(i.path)[1].lower() in IMAGE_EXTS)
 
 
 def read_rows(out_dir: Union[str, os.PathLike]) -> Iterator[ScoreRow]:

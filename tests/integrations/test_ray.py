@@ -11,7 +11,7 @@ import pytest
 import ray  # the ray extra (part of `all`): pip install 'fiqa-plugin[ray]'
 
 from fiqa_plugin.errors import ResumeError
-from fiqa_plugin.integrations.ray import FacesStage, read_rows, score_with_ray, write_back
+from fiqa_plugin.integrations.ray import FacesStage, list_uris, read_rows, score_with_ray, write_back
 from fiqa_plugin.scoring import QualityScorer
 
 SHARD = 8
@@ -114,3 +114,18 @@ def test_resume_refuses_shards_of_another_run(tmp_path):
     score_with_ray([], tmp_path, method="blur", shard_size=SHARD)  # an empty run writes only the manifest
     with pytest.raises(ResumeError, match="method"):
         score_with_ray([], tmp_path, method="pose", shard_size=SHARD)
+
+
+def test_object_storage_uris_read_like_local_paths(photos, tmp_path):
+    """URIs go through pyarrow's filesystems (here file://; s3:// and gs:// take the same path)."""
+    for p in photos[:3]:
+        os.symlink(p, tmp_path / os.path.basename(p))
+    uris = list_uris(tmp_path.as_uri() + "/")
+    assert uris == sorted(tmp_path.as_uri() + "/" + os.path.basename(p) for p in photos[:3])
+    stage = FacesStage("largest", "buffalo_sc", None, threads=1)
+    for uri, path in zip(uris, sorted(photos[:3], key=os.path.basename)):
+        got, want = stage.process(uri), stage.pipeline.process(path)
+        assert (got.source, got.status) == (uri, "ok")
+        assert np.array_equal(got.faces[0].aligned, want.faces[0].aligned)
+    missing = stage.process(tmp_path.as_uri() + "/nobody.jpg")
+    assert missing.status == "missing" and "nobody.jpg" in missing.error
