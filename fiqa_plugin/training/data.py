@@ -360,8 +360,9 @@ def crop_teacher(method: str):
 
 def rank_labels(scores: np.ndarray) -> np.ndarray:
     """Percentile ranks of ``scores`` in ``(0, 1)``, ties broken by position: a flat label histogram."""
-    ranks = np.argsort(np.argsort(scores.astype(np.float64), kind="stable"), kind="stable")
-    return (ranks + 0.5) / len(scores)
+    from scipy.stats import rankdata
+
+    return (rankdata(scores.astype(np.float64), method="ordinal") - 0.5) / len(scores)
 
 
 def split_by_identity(identities: np.ndarray, val_fraction: float = 0.1, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:

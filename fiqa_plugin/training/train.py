@@ -80,16 +80,20 @@ def to_input(crops_bgr: np.ndarray, mean: float = 127.5, std: float = 127.5) -> 
 
 def ordinal_srcc(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman correlation on ordinal ranks (ties broken by position): the regressors' checkpoint criterion."""
-    ra = np.argsort(np.argsort(a)).astype(np.float64)
-    rb = np.argsort(np.argsort(b)).astype(np.float64)
-    return float(np.corrcoef(ra, rb)[0, 1])
+    from scipy.stats import rankdata
+
+    return float(np.corrcoef(rankdata(a, method="ordinal"), rankdata(b, method="ordinal"))[0, 1])
 
 
 def correlations(pred: np.ndarray, target: np.ndarray) -> Dict[str, float]:
-    """Spearman (SRCC) and Pearson (PLCC) correlation."""
+    """Spearman (SRCC), Pearson (PLCC) and their mean (``score``, the VQualA challenge's final score);
+    NaN for a constant input, where neither is defined."""
     from scipy.stats import pearsonr, spearmanr
 
-    return {"srcc": float(spearmanr(pred, target)[0]), "plcc": float(pearsonr(pred, target)[0])}
+    if len(pred) < 2 or np.ptp(pred) == 0 or np.ptp(target) == 0:
+        return {"srcc": float("nan"), "plcc": float("nan"), "score": float("nan")}
+    s, p = float(spearmanr(pred, target)[0]), float(pearsonr(pred, target)[0])
+    return {"srcc": s, "plcc": p, "score": (s + p) / 2}
 
 
 def pairwise_rank_loss(pred: torch.Tensor, target: torch.Tensor, margin: float = 0.02, scale: float = 20.0) -> torch.Tensor:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..train import to_input
+from ..train import correlations, to_input
 from ..checkpoint import Checkpoint, write_history
 from .data import RegressionData, split
 from .loss import MSECorrLoss
@@ -77,16 +77,6 @@ def augment(crops: np.ndarray, views: Sequence[str], rng: np.random.Generator) -
         elif v == "hvflip":
             out[sel] = crops[sel][:, ::-1, ::-1]
     return out
-
-
-def correlations(pred: np.ndarray, target: np.ndarray) -> Dict[str, float]:
-    """SRCC, PLCC and their mean (the VQualA challenge's final score)."""
-    from scipy.stats import pearsonr, spearmanr
-
-    if np.ptp(pred) == 0 or np.ptp(target) == 0:
-        return {"srcc": float("nan"), "plcc": float("nan"), "score": float("nan")}
-    s, p = float(spearmanr(pred, target)[0]), float(pearsonr(pred, target)[0])
-    return {"srcc": s, "plcc": p, "score": (s + p) / 2}
 
 
 def view_scores(model: nn.Module, crops_bgr: np.ndarray, views: Sequence[str], mean: float = 127.5, std: float = 127.5,
