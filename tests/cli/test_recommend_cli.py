@@ -10,10 +10,7 @@ from fiqa_plugin.quality.calibration import calibration_for
 
 
 def _write_csv(path, header, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
+    path.write_text("\n".join(",".join(map(str, r)) for r in [header] + rows) + "\n")
 
 
 def test_evaluate_recommend_json_and_markdown(tmp_path, capsys):
