@@ -215,6 +215,15 @@ def _ensure_field(dataset: fo.Dataset, field: str, ftype: Any, **kw: Any) -> Non
 
 def _ensure_quality_fields(dataset: fo.Dataset, quality_field: str, faces_field: Optional[str],
                            error_field: str) -> None:
+    from .fiftyone_checks import output_fields
+
+    wanted = [(quality_field, "quality_field", fo.FloatField, None),
+              (score_field(quality_field), "the calibrated score field", fo.FloatField, None),
+              (error_field, "error_field", fo.StringField, None)]
+    if faces_field:
+        wanted += [(faces_field, "faces_field", fo.EmbeddedDocumentField, fo.Detections),
+                   (f"{faces_field}_landmarks", "the landmarks field", fo.EmbeddedDocumentField, fo.Keypoints)]
+    output_fields(dataset, wanted)  # every name and type checked before the first field is added
     _ensure_field(dataset, quality_field, fo.FloatField)
     _ensure_field(dataset, score_field(quality_field), fo.FloatField)
     _ensure_field(dataset, error_field, fo.StringField)
@@ -258,11 +267,15 @@ def compute_quality(
     batch, so with ``skip_existing`` a restarted job only scores samples not done yet.
     Returns counts ``{"total", "scored", "failed", "skipped"}``.
     """
-    if not isinstance(model, FIQAModel):
-        model = load_model(model, **model_kwargs)
+    from .fiftyone_checks import count
+
     error_field = error_field or f"{quality_field}_error"
     ds = samples._dataset
-    _ensure_quality_fields(ds, quality_field, faces_field, error_field)
+    if batch_size is not None:
+        batch_size = count(batch_size, "batch_size")
+    _ensure_quality_fields(ds, quality_field, faces_field, error_field)  # bad names fail before the model loads
+    if not isinstance(model, FIQAModel):
+        model = load_model(model, **model_kwargs)
     todo = samples.exists(quality_field, False).exists(error_field, False) if skip_existing else samples
     total_all = len(samples)
     ids, paths = todo.values(["id", "filepath"])
@@ -295,19 +308,22 @@ def select_by_quality(
     ``best_k_per`` highest-quality samples of each ``group_field`` value (an identity, a video or
     template id; a Classification groups by its label, a grouped dataset's ``group`` field by group).
     Unscored samples (``None``) count as lowest. Exactly one criterion must be given."""
+    from . import fiftyone_checks as check
+
     given = [x is not None for x in (threshold, lowest_k, best_k_per)]
     if sum(given) != 1:
         raise UsageError("give exactly one of threshold, lowest_k, best_k_per")
+    field = score_field(quality_field) if calibrated and threshold is not None else quality_field
+    if not samples.has_field(field):
+        raise UsageError(f"the samples have no field {field!r}: compute quality first")
     if threshold is not None:
-        field = score_field(quality_field) if calibrated else quality_field
-        if calibrated and not (0 <= threshold <= 100):
-            raise UsageError(f"a calibrated threshold is on the 0-100 scale, got {threshold:g}")
-        if not samples.has_field(field):
-            raise UsageError(f"the samples have no field {field!r}: compute quality first")
+        threshold = check.threshold(threshold, calibrated)
         return samples.match((F(field) == None) | (F(field) < threshold))  # noqa: E711
     if lowest_k is not None:
+        lowest_k = check.count(lowest_k, "lowest_k")
         # None sorts first ascending, so failed samples are the first ones reviewed.
         return samples.sort_by(quality_field).limit(int(lowest_k))
+    best_k_per = check.count(best_k_per, "best_k_per")
     if not group_field:
         raise UsageError("best_k_per needs a group_field (e.g. the identity field)")
     from .fiftyone_labels import group_labels
@@ -322,7 +338,11 @@ def select_by_quality(
 
 
 def tag_or_save(view: fo.DatasetView, tag: Optional[str] = None, view_name: Optional[str] = None) -> Dict[str, Any]:
-    """Tag the view's samples and/or save it on its dataset; returns what was done."""
+    """Tag the view's samples and/or save it on its dataset; returns what was done (both names are
+    checked first, so a bad view name never leaves the samples tagged)."""
+    for what, name in (("tag", tag), ("view_name", view_name)):
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise UsageError(f"{what} must be a non-empty name, got {name!r}")
     out: Dict[str, Any] = {"count": len(view)}
     if tag:
         view.tag_samples(tag)
