@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 def describe_quality_methods() -> List[Dict[str, Any]]:
     """One dict per registered quality method: name, kind, summary, input, macs_per_face, relative_cost
-    (MACs ÷ the default method's), licence, calibrated (has a 0-100 table), reference population."""
+    (MACs ÷ the default method's), licence, calibrated (has a 0-100 table), reference population, default."""
     from ..plugins import QUALITY_METHODS
     from ..quality.calibration import calibration_for
     from ..scoring import DEFAULT_METHOD
@@ -37,6 +37,7 @@ def describe_quality_methods() -> List[Dict[str, Any]]:
             "input": _input(e.name, cfg), "macs_per_face": cal.macs_per_face if cal else None,
             "licence": _licence(e.name, e.tags.get("kind"), cfg),
             "calibrated": cal is not None, "reference": cal.reference if cal else None,
+            "default": e.name == DEFAULT_METHOD,
         })
     base = next((r["macs_per_face"] for r in rows if r["name"] == DEFAULT_METHOD), None)
     for r in rows:
@@ -74,7 +75,7 @@ def _table(rows: List[Dict[str, Any]]) -> str:
     for r in rows:
         m, rel = r["macs_per_face"], r["relative_cost"]
         lines.append("\t".join([
-            r["name"], r["kind"], r["input"], "–" if m is None else f"{m / 1e6:.3g}",
+            r["name"], r["kind"] + (" (default)" if r["default"] else ""), r["input"], "–" if m is None else f"{m / 1e6:.3g}",
             "–" if rel is None else f"{rel:.3g}", "yes" if r["calibrated"] else "no", r["licence"].split(":")[0],
             r["summary"]]))
     return "\n".join(lines)

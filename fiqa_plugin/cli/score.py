@@ -15,8 +15,8 @@ LOW_QUALITY = "low_quality"
 def register(sub) -> None:
     p = sub.add_parser("score", help="score images (folder, glob or .txt list) into a CSV")
     p.add_argument("input", help="a folder (searched recursively), a glob pattern or a .txt file with one path per line")
-    p.add_argument("--method", default=None, help="quality method (see `fiqa methods`); default: "
-                   "fiqa_plugin.scoring.DEFAULT_METHOD")
+    p.add_argument("--method", default=None, help="quality method; default: fiqa_plugin.scoring.DEFAULT_METHOD "
+                   "(marked '(default)' by `fiqa methods --long`)")
     p.add_argument("--out", default="scores.csv", help="output CSV: path,quality,quality_score,status,face,error "
                    "(quality_score: 0-100 percentile among typical faces, see `fiqa methods`)")
     p.add_argument("--min-quality", type=float, default=None, metavar="Q",

@@ -11,7 +11,7 @@ def test_methods_json(capsys):
     t = rows["tinyfqnet.celeba-r2"]
     assert t["kind"] == "shipped" and t["input"] == "64px RGB" and t["licence"].startswith("non-commercial")
     assert t["macs_per_face"] == 1_331_456 and t["calibrated"]  # the card's count
-    assert rows[DEFAULT_METHOD]["relative_cost"] == 1.0
+    assert rows[DEFAULT_METHOD]["relative_cost"] == 1.0 and rows[DEFAULT_METHOD]["default"]
     assert rows["blur"]["macs_per_face"] == 0 and rows["blur"]["licence"].startswith("MIT")
     assert rows["pose"]["input"] == "detector landmarks"
     assert all(r["calibrated"] for n, r in rows.items() if n != "onnx")
