@@ -141,6 +141,12 @@ def generate_pseudo_labels(
     if needs_init and not initial_field:
         raise UsageError(f"the {labeler!r} labeler refines existing scores: pass initial_field= "
                          f"(a quality field, e.g. from compute_quality)")
+    from .fiftyone_checks import count, output_fields
+
+    batch_size = count(batch_size, "batch_size")
+    output_fields(samples._dataset, [  # before the slow part, so a bad name never costs an embedding run
+        (label_field, "label_field", fo.FloatField, None),
+        (embeddings_field or default_embeddings_field(recognizer), "embeddings_field", fo.Field, None)])
     groups = group_labels(samples, identity_field)  # checks the field before embedding anything
     total = len(samples)
 

@@ -62,3 +62,15 @@ def test_bad_view_name_tags_nothing(make_dataset, lfw20):
         tag_or_save(view, tag="worst", view_name="  ")
     assert ds.count_sample_tags() == {}
     assert tag_or_save(view, tag="worst")["count"] == 2
+
+
+def test_pseudo_labels_refuse_a_bad_label_field_before_embedding(make_dataset, lfw20):
+    from fiqa_plugin.integrations.fiftyone_labels import generate_pseudo_labels
+
+    ds = make_dataset(lfw20[:2], label=["a", "b"])
+    before = _schema(ds)
+    for kw, match in [({"label_field": "label"}, "already holds StringField"), ({"label_field": "tags"}, "built-in"),
+                      ({"label_field": "x", "embeddings_field": "x"}, "different names"), ({"batch_size": 0}, "batch_size")]:
+        with pytest.raises(UsageError, match=match):
+            generate_pseudo_labels(ds, identity_field="label", **kw)
+        assert _schema(ds) == before, kw
