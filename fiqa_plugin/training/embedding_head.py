@@ -128,7 +128,7 @@ def predict_head(model: nn.Module, embeddings: np.ndarray, batch: int = 4096) ->
 
 def export_head(model: EmbeddingHead, path: os.PathLike | str) -> Path:
     """ONNX with input ``embedding [batch, d]`` and output ``quality [batch, 1]``."""
-    from .sdd_regressor import export_onnx
+    from .export import export_onnx
 
     dim = model.net[0].in_features
-    return export_onnx(model, torch.zeros(2, dim), path, input_name="embedding")
+    return export_onnx(model, path, example=torch.zeros(2, dim), input_name="embedding")

@@ -66,22 +66,13 @@ class RegressorJob:
 def export_regressor(model, out_dir: os.PathLike | str, arch: str, tag: str, recognizer: str, recognizer_file: str,
                      head_input: str, recognizer_tensor: str, example, summary: str, score_range,
                      extra: Optional[dict] = None, default: bool = False) -> Dict[str, Path]:
-    """``<arch>.<tag>.onnx`` (the head alone) + ``.json`` composing it with ``recognizer``."""
-    from ..quality.onnx_model import QualityModelConfig
-    from .sdd_regressor import export_onnx
+    """``<arch>.<tag>.onnx`` (the head alone) + ``.json`` composing it with ``recognizer`` (the one exporter)."""
+    from .export import export_model
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{arch}.{tag}"
-    onnx_path = export_onnx(model, example, out_dir / f"{stem}.onnx", input_name=head_input)
-    cfg = QualityModelConfig(
-        arch=arch, tag=tag, file=onnx_path.name, input_size=112, layout="NCHW", channels="RGB", mean=127.5, std=127.5,
-        score_range=list(score_range), higher_is_better=True, default=default, summary=summary, batch_size=64,
-        compose={"recognizer": recognizer, "recognizer_file": recognizer_file, "inputs": {head_input: recognizer_tensor}},
-        extra=dict(extra or {}))
-    cfg.save(out_dir / f"{stem}.json")
-    log.info("exported %s (%d bytes)", onnx_path, onnx_path.stat().st_size)
-    return {"onnx": onnx_path, "json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md"}
+    return export_model(model, out_dir, arch, tag, 112, 127.5, 127.5, summary, default, extra, example=example,
+                        input_name=head_input, score_range=score_range, batch_size=64,
+                        compose={"recognizer": recognizer, "recognizer_file": recognizer_file,
+                                 "inputs": {head_input: recognizer_tensor}})
 
 
 def _features_and_labels(args: RegressorJob, seed: int):

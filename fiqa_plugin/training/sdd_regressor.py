@@ -230,18 +230,6 @@ def predict(model: nn.Module, features: np.ndarray, batch: int = 256) -> np.ndar
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def export_onnx(model: nn.Module, example: torch.Tensor, path: os.PathLike | str, input_name: str,
-                output_name: str = "quality") -> Path:
-    """Export a head/suffix with a dynamic batch axis (opset 17, legacy exporter: small, plain ops)."""
-    model.eval()
-    path = Path(path)
-    torch.onnx.export(model, (example,), str(path), input_names=[input_name], output_names=[output_name],
-                      dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}}, opset_version=17,
-                      dynamo=False)
-    onnx.checker.check_model(onnx.load(str(path)))
-    return path
-
-
 @dataclass
 class FeatureSet:
     """Clean + degraded training faces seen through a recognizer: cut features and raw embeddings."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -79,15 +78,12 @@ def _store_fp16(path: Path) -> None:
 
 def export_ensemble_onnx(model: nn.Module, path: os.PathLike | str, input_size: int, opset: int = 17,
                          fp16_storage: bool = True) -> Path:
-    """Write ``model`` (already :func:`shippable` when fp16 storage is used) as ONNX: input ``input``
-    ``[N,3,S,S]``, output ``quality`` ``[N,1]``, dynamic batch."""
-    path = Path(path)
-    x = torch.zeros(2, 3, input_size, input_size)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (x,), str(path), input_names=["input"], output_names=["quality"],
-                          dynamic_axes={"input": {0: "batch"}, "quality": {0: "batch"}}, opset_version=opset,
-                          do_constant_folding=True, dynamo=False)
+    """Write ``model`` (already :func:`shippable` when fp16 storage is used) with the one exporter
+    (input ``input`` ``[N,3,S,S]``, output ``quality`` ``[N,1]``, dynamic batch), then store its weights
+    as float16."""
+    from ..export import export_onnx
+
+    path = export_onnx(model, path, input_size, opset=opset)
     if fp16_storage:
         _store_fp16(path)
     log.info("exported %s (%d bytes)", path, path.stat().st_size)
@@ -122,13 +118,9 @@ def rounding_effect(model: nn.Module, shipped: nn.Module, x: torch.Tensor) -> Di
 def write_ensemble_config(json_path: os.PathLike | str, tag: str, onnx_name: str, input_size: int, mean: float,
                           std: float, summary: str, default: bool = True, extra: Optional[Dict] = None,
                           score_range: Optional[Tuple[float, float]] = None):
-    """The :class:`~fiqa_plugin.quality.onnx_model.QualityModelConfig` beside the ONNX. ``score_range``: the
-    training targets' range (the linear output is not clipped, so a face may score slightly outside it)."""
-    from ...quality.onnx_model import QualityModelConfig
+    """The config beside the ONNX (the one :func:`~fiqa_plugin.training.export.write_config`). ``score_range``:
+    the training targets' range (the linear output is not clipped, so a face may score slightly outside it)."""
+    from ..export import write_config
 
-    cfg = QualityModelConfig(arch="ensemble", tag=tag, file=onnx_name, input_size=input_size, layout="NCHW",
-                             channels="RGB", mean=mean, std=std,
-                             score_range=[round(v, 4) for v in score_range] if score_range else None, higher_is_better=True,
-                             default=default, summary=summary, batch_size=64, extra=dict(extra or {}))
-    cfg.save(json_path)
-    return cfg
+    return write_config(json_path, "ensemble", tag, onnx_name, input_size, mean, std, summary, default, extra,
+                        score_range=[round(v, 4) for v in score_range] if score_range else None, batch_size=64)
