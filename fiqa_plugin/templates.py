@@ -78,7 +78,7 @@ def random_degradation(crop: np.ndarray, rng: np.random.Generator, p: float = 0.
 
 
 @dataclass
-class FaceSet:
+class ScoredFaces:
     """Per-face data: identity, L2-normalised embedding, one quality array per method."""
 
     identities: np.ndarray  # [N] int, index into ``names``
@@ -186,7 +186,7 @@ def aggregate(embeddings: np.ndarray, quality: Optional[np.ndarray], strategy: s
     raise UsageError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}")
 
 
-def template_vectors(faces: FaceSet, protocol: Protocol, strategy: str, method: Optional[str] = None,
+def template_vectors(faces: ScoredFaces, protocol: Protocol, strategy: str, method: Optional[str] = None,
                      k: int = 2, seed: int = 0) -> np.ndarray:
     """``[T, D]`` template vectors of every template of ``protocol``."""
     rng = np.random.default_rng(seed)
@@ -235,7 +235,7 @@ class ResultRow:
     accuracy: float
 
 
-def evaluate(faces: FaceSet, protocol: Protocol, methods: Sequence[str], k: int = 2,
+def evaluate(faces: ScoredFaces, protocol: Protocol, methods: Sequence[str], k: int = 2,
              fars: Sequence[float] = DEFAULT_FARS, seed: int = 0) -> List[ResultRow]:
     """Baselines once, then each quality strategy for each method in ``methods``."""
     rows = []
@@ -294,7 +294,7 @@ def identity_folders(folder: os.PathLike | str, min_images: int, max_images: int
 def build_faceset(folder: os.PathLike | str, methods: Sequence[str], *, min_images: int = 8, max_images: int = 16,
                   max_identities: int = 0, recognizer: str = "buffalo_sc", degrade_p: float = 0.5, seed: int = 0,
                   pack: str = "buffalo_sc", progress: Optional[Callable[[int, int], None]] = None,
-                  batch_size: int = 64) -> FaceSet:
+                  batch_size: int = 64) -> ScoredFaces:
     """Detect the largest face of each image, align, degrade (seeded), embed and score with every method.
 
     Images without a face are dropped (logged). The degradation of image ``n`` depends only
@@ -338,4 +338,4 @@ def build_faceset(folder: os.PathLike | str, methods: Sequence[str], *, min_imag
     for m, qm in qms.items():
         qualities[m] = np.concatenate([qm.score_faces(faces[i : i + batch_size])
                                        for i in range(0, len(faces), batch_size)]).astype(np.float32)
-    return FaceSet(np.asarray(identities, np.int64), names, embeddings, qualities, paths, kinds)
+    return ScoredFaces(np.asarray(identities, np.int64), names, embeddings, qualities, paths, kinds)

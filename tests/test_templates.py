@@ -12,7 +12,7 @@ def _unit(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def synthetic_faceset(n_ids=30, per_id=8, dim=64, seed=0) -> T.FaceSet:
+def synthetic_faceset(n_ids=30, per_id=8, dim=64, seed=0) -> T.ScoredFaces:
     """Identity centres plus noise whose size falls with a known 'true quality' in (0, 1]."""
     rng = np.random.default_rng(seed)
     centres = _unit(rng.normal(size=(n_ids, dim)))
@@ -20,7 +20,7 @@ def synthetic_faceset(n_ids=30, per_id=8, dim=64, seed=0) -> T.FaceSet:
     q = rng.uniform(0.05, 1.0, len(ids))
     noise = rng.normal(size=(len(ids), dim)) * (2.0 * (1.0 - q))[:, None] / np.sqrt(dim) * 4
     emb = _unit(centres[ids] + noise).astype(np.float32)
-    return T.FaceSet(ids, [f"id{i}" for i in range(n_ids)], emb,
+    return T.ScoredFaces(ids, [f"id{i}" for i in range(n_ids)], emb,
                      {"oracle": q.astype(np.float32), "inverse": (1 - q).astype(np.float32)})
 
 
