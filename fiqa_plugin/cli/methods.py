@@ -29,9 +29,7 @@ def describe_quality_methods() -> List[Dict[str, Any]]:
     rows = []
     for e in QUALITY_METHODS.entries():
         cfg = e.tags.get("config")
-        cal = calibration_for(e.name) if e.name not in ("onnx", "lightqnet") else None
-        if e.name == "lightqnet":  # registered without a config (its file is found at run time)
-            cal = calibration_for("lightqnet.dm100")
+        cal = calibration_for(e.name) if e.name != "onnx" else None
         rows.append({
             "name": e.name, "kind": e.tags.get("kind", ""), "summary": e.summary,
             "input": _input(e.name, cfg), "macs_per_face": cal.macs_per_face if cal else None,

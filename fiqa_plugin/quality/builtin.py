@@ -30,7 +30,9 @@ def fiqa_register_quality_methods(registry) -> None:
     ):
         registry.add(cls.name, cls, (cls.__doc__ or "").strip().splitlines()[0], kind="measure")
 
-    @registry.register("lightqnet", "LightQNet baseline (Chen et al. 2021), ONNX; path= to override", kind="baseline")
+    # model_name: the name its instances carry (for the calibration table), known without loading the file
+    @registry.register("lightqnet", "LightQNet baseline (Chen et al. 2021), ONNX; path= to override", kind="baseline",
+                       model_name="lightqnet.dm100")
     def lightqnet(path: Optional[str] = None, **kw) -> OnnxQualityModel:
         return OnnxQualityModel(lightqnet_config(path), **kw)
 

@@ -127,15 +127,24 @@ def _method_name(method: Any) -> str:
     return method if isinstance(method, str) else getattr(method, "name", "")
 
 
+def _registered(name: str):
+    """``(config or None, model name)`` of a registered name without building it: an alias such as
+    ``tinyfqnet`` resolves to ``tinyfqnet.celeba-r2``, ``lightqnet`` to its ``model_name`` tag."""
+    from ..plugins import QUALITY_METHODS
+
+    if name not in QUALITY_METHODS:
+        return None, name
+    tags = QUALITY_METHODS.entry(name).tags
+    cfg = tags.get("config")
+    return cfg, (cfg.name if cfg is not None else tags.get("model_name", name))
+
+
 def calibration_file(method: Any) -> Path:
     """Where the sidecar table of ``method`` (an instance or a registered name) is read and written."""
     from ..paths import WEIGHTS_DIR
 
     if isinstance(method, str):
-        from ..plugins import QUALITY_METHODS
-
-        cfg = QUALITY_METHODS.entry(method).tags.get("config") if method in QUALITY_METHODS else None
-        name = cfg.name if cfg is not None else method
+        cfg, name = _registered(method)
     else:
         cfg, name = getattr(method, "config", None), method.name
     # User models keep their tables in their own folder; everything else (shipped models, measures,
@@ -154,11 +163,8 @@ def calibration_for(method: Any) -> Optional[Calibration]:
     or ``None`` when it has none (then calibrated scores are NaN; run ``benchmarks/calibrate.py``)."""
     name = _method_name(method)
     cfg = getattr(method, "config", None)
-    if cfg is None and isinstance(method, str):
-        from ..plugins import QUALITY_METHODS
-
-        cfg = QUALITY_METHODS.entry(method).tags.get("config") if method in QUALITY_METHODS else None
-        name = cfg.name if cfg is not None else name
+    if isinstance(method, str):
+        cfg, name = _registered(method)
     if cfg is not None and isinstance(cfg.extra.get("calibration"), dict):
         return Calibration.from_json(cfg.extra["calibration"], name)
     path = calibration_file(method)

@@ -75,7 +75,7 @@ def test_every_registered_method_ships_a_table():
     needs `python benchmarks/calibrate.py --methods <name>`."""
     missing = []
     for e in QUALITY_METHODS.entries():
-        if e.name in ("onnx", "lightqnet"):  # onnx: user-supplied; lightqnet: instance name lightqnet.dm100
+        if e.name == "onnx":  # a user-supplied model
             continue
         cal = calibration_for(e.name)
         if cal is None:
