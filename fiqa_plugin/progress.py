@@ -32,8 +32,7 @@ def progress_bar(total: int, desc: str, unit: str = "img") -> Iterator[Progress]
 
 
 def iter_progress(iterable: Iterable[T], total: Optional[int] = None, desc: str = "", enable: bool = True,
-                  unit: str = "it", leave: bool = False) -> Iterable[T]:
-    """``iterable`` wrapped in a tqdm bar on stderr when ``enable``; else ``iterable`` itself."""
-    if not enable:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=leave)
+                  unit: str = "it", leave: bool = False) -> tqdm:
+    """``iterable`` in a tqdm bar on stderr (a silent one unless ``enable``; ``set_postfix`` works either way)."""
+    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=leave,
+                disable=not enable)

@@ -7,7 +7,6 @@ method, top-1, top-k and the quality-weighted mean.
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(sub) -> None:
@@ -31,23 +30,14 @@ def run(args: argparse.Namespace) -> int:
     from ..scoring import DEFAULT_METHOD
 
     args.method = args.method or [DEFAULT_METHOD]
-    bar = {}
+    from ..progress import progress_bar
 
-    def progress(done: int, total: int) -> None:
-        if "b" not in bar:
-            from tqdm import tqdm
-
-            bar["b"] = tqdm(total=total, desc="faces", unit="img", file=sys.stderr, disable=None)
-        bar["b"].update(done - bar["b"].n)
-
-    try:
+    ids = T.identity_folders(args.folder, 2 * args.template_size, args.max_images, args.max_identities, args.seed)
+    with progress_bar(sum(len(v) for v in ids.values()), "faces") as progress:
         faces = T.build_faceset(args.folder, args.method, min_images=2 * args.template_size,
                                 max_images=args.max_images, max_identities=args.max_identities,
                                 recognizer=args.recognizer, degrade_p=args.degrade, seed=args.seed,
                                 progress=progress)
-    finally:
-        if "b" in bar:
-            bar["b"].close()
     proto = T.make_protocol(faces.identities, args.template_size, args.draws, args.seed)
     rows = T.evaluate(faces, proto, args.method, k=args.k, seed=args.seed)
     print(f"{len(faces)} faces of {len(set(faces.identities.tolist()))} identities, "

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from .onnx_to_torch import OnnxGraphModule
+from ..progress import iter_progress
 from .checkpoint import Checkpoint, write_history
 from .train import ordinal_srcc
 from ..errors import UsageError
@@ -193,11 +194,8 @@ def train_sdd_regressor(features: np.ndarray, labels: np.ndarray, identities: np
         model.train()
         perm = rng.permutation(tr)
         tot, nb = 0.0, 0
-        steps = range(0, len(perm), cfg.batch_size)
-        if progress:
-            from tqdm import tqdm
-
-            steps = tqdm(steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
+        steps = iter_progress(range(0, len(perm), cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                              enable=progress, unit="batch")
         for s in steps:
             idx = np.sort(perm[s : s + cfg.batch_size])
             x = torch.from_numpy(features[idx].astype(np.float32))

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..progress import iter_progress
 from .checkpoint import Checkpoint, write_history
 from .data import TrainingSet, split_by_identity
 from .sampling import SmoothSamplingConfig, random_sample, save_histograms, smooth_sample
@@ -164,7 +165,6 @@ def train(
     on_epoch_end: Optional[Callable[[int, Dict], None]] = None,
 ) -> TrainResult:
     """Train on ``ts`` (held-out identities for validation), checkpointing to ``out_dir/last.pt`` every epoch."""
-    from tqdm import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -197,7 +197,7 @@ def train(
         model.train()
         total, seen = 0.0, 0
         batches = range(0, len(order), cfg.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress, leave=False)
+        bar = iter_progress(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", enable=progress, unit="batch")
         for i in bar:
             b = order[i : i + cfg.batch_size]
             if len(b) < 2:  # BatchNorm needs two samples

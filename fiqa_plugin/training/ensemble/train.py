@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..train import correlations, to_input
+from ...progress import iter_progress
 from ..checkpoint import Checkpoint, write_history
 from .data import RegressionData, split
 from .loss import MSECorrLoss
@@ -118,7 +119,6 @@ def train_member(data: RegressionData, tr: np.ndarray, val: np.ndarray, cfg: Ens
                  out_dir: os.PathLike | str, resume: bool = True, progress: bool = False,
                  on_epoch_end: Optional[Callable[[int, Dict], None]] = None) -> tuple:
     """Train one member; returns ``(model in eval mode, per-epoch history)``; checkpoints every epoch."""
-    from tqdm import tqdm
 
     out_dir = Path(out_dir) / member
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -142,8 +142,8 @@ def train_member(data: RegressionData, tr: np.ndarray, val: np.ndarray, cfg: Ens
         order = tr[rng.permutation(len(tr))]
         model.train()
         total, seen = 0.0, 0
-        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"{member} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                   disable=not progress, leave=False)
+        bar = iter_progress(range(0, len(order), cfg.batch_size), desc=f"{member} epoch {epoch + 1}/{cfg.epochs}",
+                            enable=progress, unit="batch")
         for i in bar:
             b = order[i : i + cfg.batch_size]
             if len(b) < 2:  # BatchNorm and Pearson need two samples
