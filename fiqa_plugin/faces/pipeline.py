@@ -173,7 +173,8 @@ def list_images(spec: Union[str, os.PathLike]) -> List[str]:
         for line in p.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
-                out.append(line if os.path.isabs(line) else str(base / line))
+                # absolute paths and URIs (s3://... for the Ray engine) as they are, others relative to the list
+                out.append(line if os.path.isabs(line) or "://" in line else str(base / line))
         return out
     if p.is_file():
         return [str(p)]

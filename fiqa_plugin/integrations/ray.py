@@ -292,9 +292,10 @@ def score_with_ray(
     ``{"images", "shards", "skipped_shards", "rows"}``.
 
     ``workers`` face actors (1 CPU each; default: every CPU of the cluster, autoscaled from 1) feed
-    the quality actors: one, reserving ``quality_cpus`` (default 0: a crop model costs about 1% of a
-    detection, docs/scaling.md), or with embeddings up to one per two face actors, 1 CPU each (the
-    recognizer costs about half a detection). ``batch_size`` images go to a face actor at a time. With
+    the quality actors: one, reserving ``quality_cpus`` (default 0: a crop model costs a few percent
+    of a detection, docs/scaling.md), or with embeddings a pool autoscaled up to ``workers`` actors of
+    1 CPU each (the recognizer costs more than detection). ``batch_size`` images go to a face actor
+    at a time. With
     ``resume`` finished shards of the same run are kept and skipped; without it the folder is reset.
     ``faces_stage`` / ``quality_stage`` swap in subclasses of the stages (e.g. to add logging).
     """
@@ -329,7 +330,7 @@ def score_with_ray(
     n_workers = workers or cpus
     embeds = keep_embeddings or recognizer is not None
     q_cpus = quality_cpus if quality_cpus is not None else (1.0 if embeds else 0.0)
-    q_pool = ActorPoolStrategy(min_size=1, max_size=max(1, n_workers // 2)) if embeds else ActorPoolStrategy(size=1)
+    q_pool = ActorPoolStrategy(min_size=1, max_size=n_workers) if embeds else ActorPoolStrategy(size=1)
     DataContext.get_current().enable_progress_bars = False  # the caller shows its own progress
     items = [{"index": i, "path": paths[i]}
              for s in todo for i in range(s * shard_size, min(len(paths), (s + 1) * shard_size))]
