@@ -61,7 +61,7 @@ class CsvRows:
     """
 
     def __init__(self, path: os.PathLike | str, columns: Sequence[str], resume: bool = False, key: str = "path",
-                 every: int = 256, seconds: float = 5.0) -> None:
+                 every: int = 64, seconds: float = 2.0) -> None:
         self.path = os.fspath(path)
         self.columns = list(columns)
         self.every, self.seconds = every, seconds
