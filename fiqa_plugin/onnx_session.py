@@ -28,6 +28,10 @@ def make_session(model_path: Union[str, bytes], threads: Optional[int] = None) -
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or default_threads()
     opts.inter_op_num_threads = 1
+    # Idle intra-op threads sleep instead of spinning: on a busy or shared CPU, and when the pipelined
+    # driver runs detector and quality sessions side by side, spinning threads took the cores the
+    # other work needed (docs/performance.md, measured on the shared 2-core machine).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
     return ort.InferenceSession(model_path, sess_options=opts, providers=providers)

@@ -58,6 +58,7 @@ class ScrfdDetector:
         nms_threshold: float = 0.4,
         threads: Optional[int] = None,
         retry_size: Optional[Tuple[int, int]] = (320, 320),
+        fit_input: bool = True,
     ) -> None:
         self.model_path = str(model_path)
         self.session = make_session(self.model_path, threads=threads)
@@ -81,11 +82,17 @@ class ScrfdDetector:
         # blurry giant face); LFW's 250 px images are found again at 320. Only retried when the
         # first pass finds nothing and the input size is not fixed by the model.
         self.retry_size = None if all(isinstance(v, int) for v in fixed) else retry_size
+        # Input sized to the image (sides rounded up to a multiple of 32, never enlarged, at most
+        # det_size) rather than a det_size letterbox: a 250 px photo is 256×256 input, not 640×640
+        # mostly black padding. Models with a fixed input size keep the letterbox.
+        self.fit_input = fit_input and not all(isinstance(v, int) for v in fixed)
         self._centers: dict = {}
 
     def _anchor_centers(self, h: int, w: int, stride: int) -> np.ndarray:
         key = (h, w, stride)
         if key not in self._centers:
+            if len(self._centers) > 192:  # many image sizes: keep the cache bounded
+                self._centers.clear()
             c = np.stack(np.mgrid[:h, :w][::-1], axis=-1).astype(np.float32)
             c = (c * stride).reshape(-1, 2)
             if self.num_anchors > 1:
@@ -95,25 +102,45 @@ class ScrfdDetector:
 
     def detect(self, image_bgr: np.ndarray, max_faces: int = 0) -> List[Detection]:
         """Detect faces in a BGR image; sorted by confidence, at most ``max_faces`` (0 = all)."""
-        result = self._detect_at(image_bgr, self.det_size)
         h, w = image_bgr.shape[:2]
-        if not result and self.retry_size and max(h, w) < min(self.det_size) and self.retry_size != self.det_size:
-            result = self._detect_at(image_bgr, self.retry_size)
+        if self.fit_input:
+            first = self._fitted(h, w)
+            # Nothing found at the image's own scale: the letterbox passes that were the only ones before.
+            retries = [self.det_size, self.retry_size]
+        else:
+            first = (self.det_size, self._letterbox(h, w, self.det_size))
+            retries = [self.retry_size]
+        result = self._detect_at(image_bgr, *first)
+        if max(h, w) < min(self.det_size):
+            for size in dict.fromkeys(r for r in retries if r and r != first[0]):
+                if result:
+                    break
+                result = self._detect_at(image_bgr, size, self._letterbox(h, w, size))
         if max_faces > 0:
             result = result[:max_faces]
         return result
 
-    def _detect_at(self, image_bgr: np.ndarray, det_size: Tuple[int, int]) -> List[Detection]:
+    @staticmethod
+    def _letterbox(h: int, w: int, det_size: Tuple[int, int]) -> Tuple[int, int]:
+        """Image size (w, h) filling ``det_size`` with the aspect ratio kept (as InsightFace does)."""
         w_in, h_in = det_size
-        h, w = image_bgr.shape[:2]
-        # Letterbox into the detector input, keeping the aspect ratio (as InsightFace does).
         if h / w > h_in / w_in:
-            nh, nw = h_in, max(1, int(h_in * w / h))
-        else:
-            nw, nh = w_in, max(1, int(w_in * h / w))
+            return max(1, int(h_in * w / h)), h_in
+        return w_in, max(1, int(w_in * h / w))
+
+    def _fitted(self, h: int, w: int) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+        """(input (w, h), image (w, h)): the image shrunk only to fit ``det_size``, sides padded to a multiple of 32."""
+        s = min(1.0, self.det_size[0] / w, self.det_size[1] / h)
+        nw, nh = (w, h) if s == 1.0 else (max(1, round(w * s)), max(1, round(h * s)))
+        return (-(-nw // 32) * 32, -(-nh // 32) * 32), (nw, nh)
+
+    def _detect_at(self, image_bgr: np.ndarray, det_size: Tuple[int, int], image_size: Tuple[int, int]) -> List[Detection]:
+        """Detections with ``image_bgr`` resized to ``image_size`` (w, h) at the top left of a ``det_size`` input."""
+        (w_in, h_in), (nw, nh) = det_size, image_size
+        h, w = image_bgr.shape[:2]
         scale = nh / h
         canvas = np.zeros((h_in, w_in, 3), dtype=np.uint8)
-        canvas[:nh, :nw] = cv2.resize(image_bgr, (nw, nh))
+        canvas[:nh, :nw] = image_bgr if (nw, nh) == (w, h) else cv2.resize(image_bgr, (nw, nh))
         blob = cv2.dnn.blobFromImage(canvas, 1.0 / 128.0, (w_in, h_in), (127.5, 127.5, 127.5), swapRB=True)
         outs = self.session.run(self.output_names, {self.input_name: blob})
         boxes_l, scores_l, kps_l = [], [], []
