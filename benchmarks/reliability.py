@@ -346,32 +346,21 @@ def _rows_now(path: str) -> int:
     return max(0, len(list(csv.reader(io.StringIO(data.decode("utf-8", "surrogateescape"))))) - 1)
 
 
-def kill_and_resume(cmd: List[str], out_csv: str, kill_at_rows: int, resume_flag: str = "--resume",
-                    poll: float = 0.05, progress_file: Optional[str] = None) -> dict:
-    """Start ``cmd``, SIGKILL it once ``out_csv`` (or ``progress_file``'s count) holds ``kill_at_rows``
-    rows, then run it again with ``resume_flag``; rows kept at the kill and in the end."""
-    env = dict(os.environ, FIFTYONE_DO_NOT_TRACK="true")
+def kill_and_resume(cmd: List[str], count, kill_at: int, again: List[str], env: Optional[dict] = None) -> dict:
+    """Start ``cmd``, SIGKILL it once ``count()`` reaches ``kill_at``, note ``count()``, then run ``again``."""
+    env = dict(env or os.environ, FIFTYONE_DO_NOT_TRACK="true")
     proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    count = (lambda: _rows_now(out_csv)) if progress_file is None else (lambda: _count_file(progress_file))
-    while proc.poll() is None and count() < kill_at_rows:
-        time.sleep(poll)
+    while proc.poll() is None and count() < kill_at:
+        time.sleep(0.02)
     killed = proc.poll() is None
     if killed:
         os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     kept = count()
     t = time.perf_counter()
-    again = subprocess.run(cmd + ([resume_flag] if resume_flag else []), cwd=str(REPO), env=env,
-                           capture_output=True, text=True)
-    return {"killed": killed, "kept": kept, "rc": again.returncode, "stderr": again.stderr[-2000:],
-            "stdout": again.stdout, "resume_s": time.perf_counter() - t}
-
-
-def _count_file(path: str) -> int:
-    try:
-        return int(open(path).read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
+    done = subprocess.run(again, cwd=str(REPO), env=env, capture_output=True, text=True)
+    return {"killed": killed, "kept": kept, "rc": done.returncode, "stderr": done.stderr[-2000:],
+            "stdout": done.stdout, "resume_s": time.perf_counter() - t}
 
 
 def kill_matrix(work: Path, n_images: int = 240) -> str:
@@ -383,19 +372,60 @@ def kill_matrix(work: Path, n_images: int = 240) -> str:
     lst = work / "images.txt"
     lst.write_text("\n".join(imgs) + "\n")
     lines = ["| job | killed at | kept | done on resume | lost | written twice |", "|---|---|---:|---:|---:|---:|"]
-    for frac in (0.1, 0.5, 0.9):
+    for frac in (0.1, 0.5, 0.8):
         out = str(work / f"score_{frac}.csv")
         if os.path.exists(out):
             os.unlink(out)
         cmd = [PYTHON, "-m", "fiqa_plugin.cli.main", "score", str(lst), "--out", out, "--batch-size", "16"]
-        r = kill_and_resume(cmd, out, int(frac * n_images))
+        r = kill_and_resume(cmd, lambda o=out: _rows_now(o), int(frac * n_images), cmd + ["--resume"])
         rows = list(csv.DictReader(open(out, **OPEN_KW)))
         seen = collections.Counter(x["path"] for x in rows)
         lost = len(set(imgs) - set(seen))
         dup = sum(1 for n in seen.values() if n > 1)
-        lines.append(f"| fiqa score ({n_images} LFW images) | {frac:.0%} of rows | {r['kept']} | "
+        point = f"{frac:.0%} of rows" if r["killed"] else f"{frac:.0%} of rows (finished before the kill)"
+        lines.append(f"| fiqa score ({n_images} LFW images) | {point} | {r['kept']} | "
                      f"{len(imgs) - r['kept']} | {lost} | {dup} |")
+    lines += label_kill_rows(work / "label")
     return "\n".join(lines)
+
+
+def label_kill_rows(work: Path, n_images: int = 320) -> List[str]:
+    """``fiqa label`` killed after 1 and after 3 checkpoint shards, re-run, and compared with a run
+    that was never killed (labels must be identical)."""
+    import shutil
+
+    from fiqa_plugin.faces.dataset import CHUNK
+
+    root = work / "ids"
+    shutil.rmtree(work, ignore_errors=True)
+    n = 0
+    for d in sorted(lfw_dir().iterdir()):
+        files = sorted(d.glob("*.jpg"))
+        if len(files) < 2:
+            continue
+        (root / d.name).mkdir(parents=True)
+        for f in files[:8]:
+            (root / d.name / f.name).symlink_to(f)
+            n += 1
+        if n >= n_images:
+            break
+    base = [PYTHON, "-m", "fiqa_plugin.cli.main", "label", str(root), "--method", "center"]
+    env = dict(os.environ, FIFTYONE_DO_NOT_TRACK="true", FIQA_CACHE=str(work / "cache_clean"))
+    subprocess.run(base + ["--out", str(work / "clean.csv")], cwd=str(REPO), env=env, check=True, capture_output=True)
+    clean = (work / "clean.csv").read_text()
+    rows = []
+    for shards in (1, 3):
+        cache = work / f"cache_{shards}"
+        out = str(work / f"killed_{shards}.csv")
+        cmd = base + ["--out", out]
+        r = kill_and_resume(cmd, lambda c=cache: len(list(c.glob("training/*.parts/*.npz"))), shards, cmd,
+                            env=dict(os.environ, FIQA_CACHE=str(cache)))
+        kept = r["kept"] * CHUNK
+        same = os.path.exists(out) and open(out).read() == clean
+        got = len(list(csv.DictReader(open(out)))) if os.path.exists(out) else 0
+        rows.append(f"| fiqa label --method center ({n} LFW images) | after {shards} of {-(-n // CHUNK)} shards | "
+                    f"{kept} images | {n - kept} images | {n - got} | 0 (labels identical to an unkilled run: {same}) |")
+    return rows
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -41,16 +41,16 @@ def _kill_when(cmd, ready, env, timeout=300.0):
 
 
 def test_score_killed_then_resumed_keeps_every_row_once(shared, tmp_path):
-    imgs = _lfw(shared, 48)
+    imgs = _lfw(shared, 160)  # with detection (~40 ms an image) the run outlasts the first checkpoint (64 rows)
     lst = tmp_path / "list.txt"
     lst.write_text("\n".join(imgs) + "\n")
     out = tmp_path / "scores.csv"
     cmd = [sys.executable, "-m", "fiqa_plugin.cli.main", "score", str(lst), "--out", str(out), "--method", "blur",
-           "--batch-size", "4"]
-    _kill_when(cmd, lambda: out.exists() and len(out.read_bytes().splitlines()) > 8, _env())
+           "--batch-size", "8"]
+    _kill_when(cmd, lambda: out.exists() and len(out.read_bytes().splitlines()) > 1, _env())
     before = out.read_bytes()[: complete_length(out)]
     kept = len(_rows(out))
-    assert 8 <= kept < len(imgs)
+    assert 1 <= kept < len(imgs)
     done = subprocess.run(cmd + ["--resume"], cwd=str(REPO_DIR), env=_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"scored {len(imgs) - kept} images" in done.stdout
