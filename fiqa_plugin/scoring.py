@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+import itertools
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Deque, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -20,7 +22,7 @@ from .quality.base import QualityMethod
 from .quality.calibration import calibration_for
 from .recognizers.base import Recognizer
 from .errors import UsageError
-Progress = Callable[[int, int], None]  # (fiqa_plugin.progress is not committed yet)
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -132,29 +134,37 @@ class QualityScorer:
         """Score each source (path, bytes or BGR array); yields rows in input order."""
         sources = list(sources) if total is None else sources
         total = len(sources) if total is None else total  # type: ignore[arg-type]
-        done = 0
+        # Pipelined: `workers` threads decode + detect + align a sliding window of images while one
+        # more thread scores the previous batch of faces (and embeds it when asked); onnxruntime releases
+        # the GIL, so the stages overlap and the slowest one sets the pace. Bounded queues (the window,
+        # at most two batches in flight) keep memory flat; rows still come out in input order.
+        window = max(2 * self.batch_size, 4 * self.workers)
+        images: Deque[Future] = deque()
+        batches: Deque[Future] = deque()
         pending: List[ImageFaces] = []
-        n_faces = 0
-        with ThreadPoolExecutor(self.workers) as pool:
-            run = pool.map if self.workers > 1 else map
-            # A bounded window of decode/detect jobs keeps memory flat on huge inputs.
-            it = iter(sources)
-            window = max(self.batch_size, 2 * self.workers)
-            while True:
-                chunk = [s for _, s in zip(range(window), it)]
-                if not chunk:
-                    break
-                for result in run(self.pipeline.process, chunk):
-                    pending.append(result)
-                    n_faces += len(result.faces)
-                    if n_faces >= self.batch_size:
-                        yield from self._rows(pending)
-                        pending, n_faces = [], 0
-                done += len(chunk)
-                if progress:
+        n_faces = done = 0
+        it = iter(sources)
+        with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as scorer:
+            for src in itertools.islice(it, window):
+                images.append(pool.submit(self.pipeline.process, src))
+            while images:
+                result = images.popleft().result()
+                nxt = next(it, _END)
+                if nxt is not _END:
+                    images.append(pool.submit(self.pipeline.process, nxt))
+                pending.append(result)
+                n_faces += len(result.faces)
+                done += 1
+                if progress and (done % 64 == 0 or not images):
                     progress(done, total)
-        if pending:
-            yield from self._rows(pending)
+                if n_faces >= self.batch_size or not images:
+                    batches.append(scorer.submit(lambda items=pending: list(self._rows(items))))
+                    pending, n_faces = [], 0
+                while batches and (len(batches) > 2 or batches[0].done() or not images):
+                    yield from batches.popleft().result()
+
+
+_END = object()
 
 
 def score_paths(paths: Sequence[str], method: Union[str, QualityMethod, None] = None, **kw) -> List[ScoreRow]:

@@ -1,0 +1,115 @@
+"""Photos to scores on LFW: end-to-end images/s of the scoring driver against each of its stages, same run.
+
+    python benchmarks/pipeline_e2e.py [--images 300] [--repeats 3] [--threads 2] [--old-tree DIR]
+
+On the first ``--images`` LFW View 2 photographs (250×250 JPEG, one face each), rounds interleaved,
+medians of ``--repeats`` (the machine is shared: say so when quoting):
+
+* decode only: ``fiqa_plugin.imageio.decode_image`` one after another (1 thread);
+* detection only: ``ScrfdDetector.detect`` on the decoded images in memory, input sized to the image
+  (now) and the 640×640 letterbox (before);
+* quality only: the default model's ``score_crops`` on the aligned crops (faces/s);
+* end to end: ``QualityScorer()`` (largest face, default model, the driver ``fiqa score`` runs)
+  consuming every row, in a fresh process; with ``--old-tree DIR`` (a source tree of an earlier
+  commit, e.g. ``git archive 29702a6 | tar -x -C DIR``) the same snippet also runs on that code.
+
+Prints a markdown table (docs/performance.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as C  # noqa: E402  (benchmarks/ is not a package)
+
+E2E = """
+import sys, time, json
+sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]  # the tree on PYTHONPATH wins
+from fiqa_plugin.scoring import QualityScorer
+paths = json.load(open(sys.argv[1]))
+s = QualityScorer()
+list(s.score(paths[:8]))  # warm-up
+t = time.perf_counter()
+rows = list(s.score(paths))
+print(json.dumps({"images_per_s": len(paths) / (time.perf_counter() - t), "ok": sum(r.status == "ok" for r in rows),
+                  "file": __import__("fiqa_plugin").__file__}))
+"""
+
+
+def rate(fn, items) -> float:
+    t = time.perf_counter()
+    for x in items:
+        fn(x)
+    return len(items) / (time.perf_counter() - t)
+
+
+def e2e(tree: str, paths_file: str, threads: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=tree, FIQA_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", E2E, paths_file], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--old-tree", default=None, help="source tree of an earlier commit to time end to end in the same run")
+    a = ap.parse_args(argv)
+    C.set_threads(a.threads)
+    from fiqa_plugin.faces import FacePipeline
+    from fiqa_plugin.faces.detector import ScrfdDetector
+    from fiqa_plugin.imageio import decode_image
+    from fiqa_plugin.plugins import QUALITY_METHODS
+    from fiqa_plugin.scoring import DEFAULT_METHOD
+
+    paths = C.load_lfw().paths[: a.images]
+    repo = str(Path(__file__).resolve().parent.parent)
+    pf = Path(os.environ.get("TMPDIR", "/tmp")) / f"fiqa_e2e_{os.getpid()}.json"
+    pf.write_text(json.dumps([str(p) for p in paths]))
+    imgs = [decode_image(p).bgr for p in paths]
+    pipe = FacePipeline.from_pack("buffalo_sc", mode="largest")
+    det_fit = pipe.detector
+    det_box = ScrfdDetector(det_fit.model_path, fit_input=False)
+    crops = np.stack([f.aligned for im in imgs for f in pipe.faces_from_array(im).faces])
+    q = QUALITY_METHODS.create(DEFAULT_METHOD)
+    t: dict = {}
+    for _ in range(a.repeats):
+        t.setdefault("decode only (decode_image, 1 thread)", []).append(rate(decode_image, paths))
+        t.setdefault("detection only, input sized to the image", []).append(rate(det_fit.detect, imgs))
+        t.setdefault("detection only, 640×640 letterbox (before)", []).append(rate(det_box.detect, imgs))
+        t.setdefault("decode + detect + align (FacePipeline.process, 1 thread)", []).append(rate(pipe.process, paths))
+        tq = time.perf_counter()
+        q.score_crops(crops)
+        t.setdefault(f"quality only ({q.name}, faces/s)", []).append(len(crops) / (time.perf_counter() - tq))
+        r = e2e(repo, str(pf), a.threads)
+        t.setdefault("end to end: QualityScorer (fiqa score's driver), now", []).append(r["images_per_s"])
+        if a.old_tree:
+            r_old = e2e(a.old_tree, str(pf), a.threads)
+            assert r_old["file"].startswith(a.old_tree), r_old
+            t.setdefault(f"end to end, before ({a.old_tree})", []).append(r_old["images_per_s"])
+    pf.unlink()
+    med = {k: float(np.median(v)) for k, v in t.items()}
+    e = med["end to end: QualityScorer (fiqa score's driver), now"]
+    dec = med["decode only (decode_image, 1 thread)"]
+    det = med["detection only, input sized to the image"]
+    print(f"{len(paths)} LFW images, {a.threads} threads, load average {os.getloadavg()[0]:.1f} at the end\n")
+    print(f"| stage | images/s (median of {a.repeats}) | runs | end to end ÷ this |\n|---|---|---|---|")
+    for k, v in med.items():
+        print(f"| {k} | {v:,.1f} | {', '.join(f'{x:,.1f}' for x in t[k])} | {e / v:.2f} |")
+    print(f"\nend to end now = {e / dec:.2f}× decode-only and {e / det:.2f}× detection-only throughput")
+    if a.old_tree:
+        print(f"end to end now ÷ before: {e / med[f'end to end, before ({a.old_tree})']:.2f}×")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
