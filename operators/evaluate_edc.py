@@ -1,4 +1,5 @@
-"""Operator: error-versus-discard (EDC) of a quality field; stored as a dataset run and plotted in the App."""
+"""Operator: error-versus-discard (EDC) of a quality field; stored as a dataset run, shown as one Plotly figure
+with its pAUC and recommended-threshold tables (the Face quality panel draws every stored run the same way)."""
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
@@ -35,16 +36,15 @@ class EvaluateEDC(foo.Operator):
         return types.Property(inputs, view=types.View(label="Evaluate quality (EDC)"))
 
     def execute(self, ctx):
-        import base64
         import json
-        import tempfile
 
-        from fiqa_plugin.integrations.fiftyone_eval import edc_png, edc_traces, evaluate_edc
+        from fiqa_plugin.integrations.fiftyone_panel_data import evaluate_edc_for_app
 
         p = ctx.params
         by_file = p.get("source") == "pairs_file"
-        report = evaluate_edc(
-            ctx.view, p["quality_field"], identity_field=None if by_file else p.get("identity_field") or "ground_truth",
+        shown = evaluate_edc_for_app(
+            ctx.view, quality_field=p["quality_field"],
+            identity_field=None if by_file else p.get("identity_field") or "ground_truth",
             pairs_file=p.get("pairs_file") if by_file else None, images_root=p.get("images_root") or None,
             recognizer=p.get("recognizer") or "buffalo_sc", n_genuine=int(p.get("n_genuine") or 3000),
             n_impostor=int(p.get("n_impostor") or 30000),
@@ -52,25 +52,24 @@ class EvaluateEDC(foo.Operator):
             eval_key=p.get("eval_key") or "edc",
             progress=lambda done, total: ctx.set_progress(done / max(total, 1), f"embedding {done}/{total}"),
         )
-        with tempfile.TemporaryDirectory() as d:
-            png = edc_png(report, f"{d}/edc.png", title=f"EDC of {p['quality_field']}")
-            image = "data:image/png;base64," + base64.b64encode(open(png, "rb").read()).decode()
-        summary = {f: {"pauc": e["pauc"], "fnmr_at_0_discard": e["fnmr_at_0_discard"],
-                       "erc_refixed_pauc": e["erc_refixed"]["pauc"]} for f, e in report["edc"].items()}
         # JSON round trip: the result is stored (delegated) and sent to the App as plain types
-        return json.loads(json.dumps({"eval_key": report.get("eval_key"), "pairs": report["pairs"],
-                                      "genuine": report["genuine"], "summary": summary,
-                                      "traces": edc_traces(report), "plot": image}, default=float))
+        return json.loads(json.dumps(shown, default=float))
 
     def resolve_output(self, ctx):
+        from .quality_panel import pauc_table, recommendations_table
+
+        res = ctx.results or {}
         outputs = types.Object()
-        outputs.str("eval_key", label="Saved as run")
+        outputs.str("eval_key", label="Saved as run (the Face quality panel shows every run)")
         outputs.int("pairs", label="Pairs")
-        outputs.obj("summary", label="pAUC per target FMR", view=types.JSONView())
-        traces = (ctx.results or {}).get("traces") or []
-        outputs.plot("edc", label="EDC", data=traces, layout={
-            "xaxis": {"title": "fraction of genuine pairs discarded"}, "yaxis": {"title": "FNMR"}, "height": 360})
-        outputs.str("plot", label="EDC (image)", view=types.ImageView())
+        figure = res.get("figure") or {}
+        outputs.plot("edc", label="EDC", data=figure.get("data") or [], layout=figure.get("layout") or {},
+                     config={"displayModeBar": False})
+        keys = list(dict.fromkeys(k for r in res.get("pauc") or [] for k in r))
+        outputs.list("pauc", types.Object(), label="pAUC", view=pauc_table(keys))
+        if res.get("recommendations"):
+            outputs.list("recommendations", types.Object(), label="Recommended thresholds (drop faces below them)",
+                         view=recommendations_table())
         return types.Property(outputs)
 
 

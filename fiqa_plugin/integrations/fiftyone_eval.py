@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import fiftyone as fo
 import numpy as np
@@ -40,37 +40,6 @@ def _pairs_from_file(path: str, images: Optional[str], filepaths: Sequence[str])
                          f"check --images / images_root)")
     pairs = np.array([r for r, k in zip(rows, keep) if k], np.int64)
     return pairs, gen[keep], (sim[keep] if sim is not None else None), int((~keep).sum())
-
-
-def edc_traces(report: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Plotly traces of an :func:`edc_report`, for the App's PlotlyView: per target FMR the EDC (steps)
-    and, dashed, the re-fixed-threshold ERC (x: fraction of all pairs discarded)."""
-    traces = []
-    for fmr, e in report["edc"].items():
-        lim = next(iter(e["pauc"]))
-        traces.append({"type": "scatter", "mode": "lines", "line": {"shape": "hv"},
-                       "name": f"EDC FMR {fmr} (pAUC@{lim} {e['pauc'][lim]:.4f})",
-                       "x": e["curve"]["discard_fractions"], "y": e["curve"]["fnmr"]})
-        erc = e.get("erc_refixed")
-        if erc:
-            v = erc["pauc"].get(lim)
-            traces.append({"type": "scatter", "mode": "lines+markers", "line": {"dash": "dash"},
-                           "name": f"ERC FMR {fmr} (re-fixed; pAUC@{lim} " + ("–" if v is None else f"{v:.4f}") + ")",
-                           "x": erc["curve"]["discard_fractions"], "y": erc["curve"]["fnmr"]})
-    return traces
-
-
-def edc_png(report: Dict[str, Any], path: str, title: str = "") -> str:
-    """The report's EDC curves as a PNG (matplotlib, via :func:`fiqa_plugin.evaluation.plot_edc`)."""
-    from ..evaluation import EDCCurve, plot_edc
-
-    curves = {}
-    for fmr, e in report["edc"].items():
-        d, y = np.asarray(e["curve"]["discard_fractions"]), np.asarray(e["curve"]["fnmr"])
-        curves[f"FMR {fmr}"] = EDCCurve(d, y, e["threshold"], float(fmr), np.zeros(len(d), int), np.zeros(len(d), int),
-                                        np.zeros(len(d)), fmr_achieved=e["fmr_achieved"])
-    lim = max(float(k) for k in next(iter(report["edc"].values()))["pauc"])
-    return str(plot_edc(curves, path, title=title, discard_limit=lim))
 
 
 def evaluate_edc(

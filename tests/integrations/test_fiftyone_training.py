@@ -152,7 +152,8 @@ def test_evaluate_edc_sampled_pairs(people_ds):
     assert res.delegated
     out = _run_queued(ds, "evaluate_edc")
     assert out["pairs"] == 700 and out["genuine"] == 100
-    assert out["plot"].startswith("data:image/png;base64,") and out["traces"][0]["x"][0] == 0.0
+    assert len(out["figure"]["data"]) == 1 and out["figure"]["data"][0]["x"][0] == 0.0  # one run, one FMR
+    assert len(out["recommendations"]) == 5  # 1/2/5/10/20% discarded
     ds.reload()
     assert "edc_pseudo" in ds.list_runs()
     assert ds.get_run_info("edc_pseudo").config.quality_field == "pseudo_quality"
@@ -168,13 +169,12 @@ def test_evaluate_edc_sampled_pairs(people_ds):
     q[np.isnan(q)] = np.nanmin(q) - 1
     curve = compute_edc(sim, gen, pair_quality(q[pairs[:, 0]], q[pairs[:, 1]]), fmr=0.01)
     assert report["edc"]["0.01"]["pauc"]["0.2"] == pytest.approx(pauc(curve, 0.2), abs=1e-9)
-    assert out["summary"]["0.01"]["pauc"]["0.2"] == pytest.approx(pauc(curve, 0.2), abs=1e-9)
-    # CR-FIQA's re-fixed-threshold ERC beside it, in the run and in the operator's output (dashed trace)
+    assert out["pauc"][0]["pauc_0_2"] == f"{pauc(curve, 0.2):.4f}"  # the operator's table
+    # CR-FIQA's re-fixed-threshold ERC beside it, in the run and in the operator's pAUC table
     erc = erc_refixed_threshold(sim, gen, pair_quality(q[pairs[:, 0]], q[pairs[:, 1]]), fmr=0.01)
     want = pauc(erc, 0.2, interpolation="linear")
     assert report["edc"]["0.01"]["erc_refixed"]["pauc"]["0.2"] == pytest.approx(want, abs=1e-9)
-    assert out["summary"]["0.01"]["erc_refixed_pauc"]["0.2"] == pytest.approx(want, abs=1e-9)
-    assert [t["name"].split()[0] for t in out["traces"]] == ["EDC", "ERC"]
+    assert out["pauc"][0]["erc_0_2"] == f"{want:.4f}"
 
 
 def test_evaluate_edc_pairs_file(people_ds, lfw_people, tmp_path):
