@@ -53,7 +53,7 @@ def rate(fn, items) -> float:
 
 def e2e(tree: str, paths_file: str, threads: int) -> dict:
     env = dict(os.environ, PYTHONPATH=tree, FIQA_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", E2E, paths_file], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", E2E, paths_file], env=env, cwd=tree, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -10,8 +10,8 @@
 * speed: the same 256 real crops tiled to ``--faces`` faces, batches of ``--batch``, ``--threads``
   intra-op threads; every variant is timed once per round, rounds interleaved, median of ``--repeats``
   rounds reported (the machine is shared: a single timing can catch a busy moment). Variants: the pre-graph
-  recipe; the float network alone on ready float input; the in-graph model under several session settings
-  and batch sizes; the int8 model (``--int8``: static QDQ quantisation calibrated on 512 other real crops);
+  recipe; the float network alone on ready float input; ``OnnxQualityModel.score_crops`` (which runs
+  64 crops at a time); the in-graph session under several session settings and batch sizes; the int8 model (``--int8``: static QDQ quantisation calibrated on 512 other real crops);
   the buffalo_sc recognizer (``RECOGNIZERS.create("buffalo_sc").embed``).
 * hardware bound: MACs per face (``fiqa_plugin.quality.cost.count_macs``) ÷ the MAC/s of a large float32
   GEMM (2048³, onnxruntime MatMul, same threads) measured in the same run.
@@ -170,6 +170,7 @@ def main(argv=None) -> int:
             "before: Python preprocessing + float graph": lambda b, r=ref_before, s=s: r.run(None, {"input": reference_input(b, s)}),
             "float network alone (input ready, no preprocessing)": lambda b, r=ref: r.run(None, {"input": x_ready[: len(b)]}),
             "in-graph preprocessing (OnnxQualityModel.score_crops)": m.score_crops,
+            "in-graph session, one run per batch": run(pre()),
             "in-graph, optimisation level basic": run(pre("basic")),
             "in-graph, optimisation level extended": run(pre("extended")),
             "in-graph, threads spin while idle (onnxruntime's default)": run(pre(spin=True)),
@@ -187,8 +188,8 @@ def main(argv=None) -> int:
             for label, fn in v.items():
                 times.setdefault((name, label, a.batch), []).append(per_s(fn, block, a.faces, a.batch))
             for b in (64, 1024):
-                times.setdefault((name, "in-graph preprocessing (OnnxQualityModel.score_crops)", b), []).append(
-                    per_s(v["in-graph preprocessing (OnnxQualityModel.score_crops)"], block, a.faces, b))
+                times.setdefault((name, "in-graph session, one run per batch", b), []).append(
+                    per_s(v["in-graph session, one run per batch"], block, a.faces, b))
         times.setdefault(("buffalo_sc recognizer", "embed", a.batch), []).append(per_s(rec.embed, block, max(512, a.faces // 16), a.batch))
     peak = gemm_macs_per_s(a.threads)
     med = {k: float(np.median([x[0] for x in t])) for k, t in times.items()}
