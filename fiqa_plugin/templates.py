@@ -301,6 +301,7 @@ def build_faceset(folder: os.PathLike | str, methods: Sequence[str], *, min_imag
     on ``seed`` and ``n``, so runs are reproducible.
     """
     from .faces import FacePipeline
+    from .faces.dataset import embed_crops
     from .faces.pipeline import Face
     from .plugins import QUALITY_METHODS, RECOGNIZERS
 
@@ -326,13 +327,8 @@ def build_faceset(folder: os.PathLike | str, methods: Sequence[str], *, min_imag
         identities.append(ident)
         paths.append(path)
         kinds.append(kind)
-    emb, norms = [], []
-    for i in range(0, len(faces), batch_size):
-        e = rec.embed(np.stack([f.aligned for f in faces[i : i + batch_size]]))
-        emb.append(e.normed)
-        norms.append(e.norms)
-    embeddings = np.concatenate(emb).astype(np.float32)
-    for f, e, nn in zip(faces, embeddings, np.concatenate(norms)):
+    embeddings, norms = embed_crops(rec, np.stack([f.aligned for f in faces]), batch_size)
+    for f, e, nn in zip(faces, embeddings, norms):
         f.embedding, f.embedding_norm = e, float(nn)
     qualities = {}
     for m, qm in qms.items():

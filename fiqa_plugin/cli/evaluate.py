@@ -14,7 +14,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 from ..errors import UsageError
@@ -42,34 +42,19 @@ def register(sub) -> None:
 
 
 def embed_images(paths: List[str], recognizer: str, pack: str, mode: str) -> Dict[str, np.ndarray]:
-    """Unit embeddings of each image's face (largest face, or the aligned input); failures left out."""
-    from ..faces.pipeline import FacePipeline
-    from ..scoring import resolve_recognizer
+    """Unit embeddings of each image's face (largest face, or the aligned input); failures left out.
+    Checkpointed like every face set (:func:`fiqa_plugin.faces.dataset.embed_list`): a killed run resumes."""
+    from ..faces.dataset import cache_key, dataset_cache_dir, embed_list
     from ..progress import progress_bar
 
-    pipe = FacePipeline.from_pack(pack, mode=mode)
-    rec = resolve_recognizer(recognizer)
-    out: Dict[str, np.ndarray] = {}
-    batch: List[Tuple[str, np.ndarray]] = []
-
-    def flush():
-        if batch:
-            emb = rec.embed(np.stack([c for _, c in batch])).normed
-            out.update({p: e for (p, _), e in zip(batch, emb)})
-            batch.clear()
-
+    sig = [(p, os.path.getsize(p) if os.path.isfile(p) else -1) for p in paths]
+    parts = dataset_cache_dir() / f"pairs-{cache_key(sig, pack, recognizer, mode)}.parts"
     with progress_bar(len(paths), f"embedding with {recognizer}") as cb:
-        for i, p in enumerate(paths):
-            r = pipe.process(p)
-            if r.ok:
-                batch.append((p, r.faces[0].aligned))
-            else:
-                log.info("%s: %s (%s)", p, r.status, r.error)
-            if len(batch) == 64:
-                flush()
-            cb(i + 1, len(paths))
-        flush()
-    return out
+        fs = embed_list([(p, "") for p in paths], pack, recognizer, threads=None, progress=cb,
+                        where="the pairs list", checkpoint=parts, mode=mode)
+    for p in fs.failed:
+        log.info("%s: no face", p)
+    return dict(zip(fs.paths.tolist(), fs.embeddings))
 
 
 def run(args: argparse.Namespace) -> int:

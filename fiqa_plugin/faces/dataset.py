@@ -73,7 +73,7 @@ def dataset_cache_dir() -> Path:
     return d
 
 
-def load_recognizer(name: str, threads: int):
+def load_recognizer(name: str, threads: Optional[int]):
     """A registered recognizer with ``threads`` onnxruntime threads."""
     from ..plugins import RECOGNIZERS
 
@@ -84,11 +84,33 @@ def load_recognizer(name: str, threads: int):
 CHUNK = 64
 
 
-def embed_list(items: Sequence[Tuple[str, str]], pack: str, recognizer: str, threads: int,
+def largest_faces(paths: Sequence[str], pipe) -> List[Tuple[Optional[np.ndarray], Optional[str]]]:
+    """``(aligned 112×112 BGR crop or None, why not or None)`` of the largest face of each image (a
+    ``FacePipeline`` in ``largest`` or ``aligned`` mode); never raises."""
+    out: List[Tuple[Optional[np.ndarray], Optional[str]]] = []
+    for p in paths:
+        it = pipe.process(p)
+        if it.ok and it.faces:
+            out.append((it.faces[0].aligned, None))
+        else:
+            out.append((None, f"{it.status}: {it.error}" if it.error else it.status))
+    return out
+
+
+def embed_crops(rec, crops_bgr: np.ndarray, batch: int = 64) -> Tuple[np.ndarray, np.ndarray]:
+    """``(unit embeddings [N, d] float32, raw norms [N] float32)`` of aligned crops, ``batch`` per run."""
+    if not len(crops_bgr):
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.float32)
+    got = [rec.embed(crops_bgr[s : s + batch]) for s in range(0, len(crops_bgr), batch)]
+    return (np.concatenate([g.normed for g in got]).astype(np.float32),
+            np.concatenate([g.norms for g in got]).astype(np.float32))
+
+
+def embed_list(items: Sequence[Tuple[str, str]], pack: str, recognizer: str, threads: Optional[int],
                progress: Optional[Callable[[int, int], None]] = None, where: str = "the list",
-               checkpoint: Optional[Path] = None) -> FaceSet:
-    """Largest face of each ``(path, identity)`` item detected, aligned and embedded; images without
-    a face are listed in ``failed``.
+               checkpoint: Optional[Path] = None, mode: str = "largest") -> FaceSet:
+    """Largest face of each ``(path, identity)`` item detected, aligned and embedded (``mode="aligned"``:
+    the images are already aligned crops); images without a face are listed in ``failed``.
 
     With ``checkpoint`` (a folder), every :data:`CHUNK` images are saved there as one shard, written
     atomically; a run killed at any point and started again loads the finished shards and redoes
@@ -107,13 +129,12 @@ def embed_list(items: Sequence[Tuple[str, str]], pack: str, recognizer: str, thr
         got = _load_shard(shard, len(chunk)) if shard is not None else None
         if got is None:
             if pipe is None:
-                pipe = FacePipeline.from_pack(pack, mode="largest")
+                pipe = FacePipeline.from_pack(pack, mode=mode)
                 rec = load_recognizer(recognizer, threads)
-            results = [pipe.process(p) for p, _ in chunk]
-            hit = np.array([r.ok for r in results], bool)
-            c = np.stack([r.faces[0].aligned for r in results if r.ok]) if hit.any() else np.zeros((0, 112, 112, 3), np.uint8)
-            e = rec.embed(c).normed.astype(np.float32) if len(c) else np.zeros((0, 0), np.float32)
-            got = (c, e, hit)
+            found = largest_faces([p for p, _ in chunk], pipe)
+            hit = np.array([c is not None for c, _ in found], bool)
+            c = np.stack([c for c, _ in found if c is not None]) if hit.any() else np.zeros((0, 112, 112, 3), np.uint8)
+            got = (c, embed_crops(rec, c)[0], hit)
             if shard is not None:
                 _save_shard(shard, *got)
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import fiftyone as fo
 import numpy as np
@@ -45,19 +45,6 @@ def _ensure(ds: fo.Dataset, field: str, ftype: Any) -> None:
         ds.add_sample_field(field, ftype)
 
 
-def largest_faces(paths: Sequence[str], pipe: Any) -> List[Tuple[Optional[np.ndarray], Optional[str]]]:
-    """``(aligned 112×112 BGR crop or None, error or None)`` of the largest face of each image (a
-    ``FacePipeline`` in ``largest`` mode); never raises."""
-    out = []
-    for p in paths:
-        it = pipe.process(p)
-        if it.ok and it.faces:
-            out.append((it.faces[0].aligned, None))
-        else:
-            out.append((None, f"{it.status}: {it.error}" if it.error else it.status))
-    return out
-
-
 def embed_samples(
     samples: fo.core.collections.SampleCollection,
     recognizer: str = "buffalo_sc",
@@ -69,6 +56,7 @@ def embed_samples(
 ) -> Dict[str, Any]:
     """Unit embedding of each sample's largest face in ``embeddings_field`` (a vector); why a sample has
     none in ``<embeddings_field>_error``. Saved per batch. Returns counts and the field name."""
+    from ..faces.dataset import embed_crops, largest_faces
     from ..faces.pipeline import FacePipeline
     from ..scoring import resolve_recognizer
 
@@ -89,7 +77,7 @@ def embed_samples(
         ok = [k for k, (c, _) in enumerate(faces) if c is not None]
         emb: List[Optional[np.ndarray]] = [None] * len(bid)
         if ok:
-            normed = rec.embed(np.stack([faces[k][0] for k in ok])).normed.astype(np.float32)
+            normed = embed_crops(rec, np.stack([faces[k][0] for k in ok]), batch=len(ok))[0]
             for k, e in zip(ok, normed):
                 emb[k] = e
         ds.set_values(field, dict(zip(bid, emb)), key_field="id")

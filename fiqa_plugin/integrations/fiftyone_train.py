@@ -17,7 +17,8 @@ from typing import Any, Dict, Optional
 import fiftyone as fo
 import numpy as np
 
-from .fiftyone_labels import group_labels, largest_faces
+from ..faces.dataset import largest_faces
+from .fiftyone_labels import group_labels
 from ..errors import ModelError, UsageError
 from ..progress import Progress
 

@@ -113,7 +113,8 @@ def test_label_killed_then_resumed_matches_an_uninterrupted_run(shared, tmp_path
             break
     killed_cache, clean_cache = tmp_path / "cache_killed", tmp_path / "cache_clean"
     cmd = [sys.executable, "-m", "fiqa_plugin.cli.main", "label", str(root), "--method", "center"]
-    shards = lambda: list(killed_cache.glob("training/*.parts/*.npz"))  # noqa: E731
+    # finished shards only: a kill can leave a half-written "<n>.tmp.npz" beside them
+    shards = lambda: [p for p in killed_cache.glob("training/*.parts/*.npz") if ".tmp" not in p.name]  # noqa: E731
     _kill_when(cmd + ["--out", str(tmp_path / "killed.csv")], lambda: bool(shards()), _env(FIQA_CACHE=str(killed_cache)))
     assert not (tmp_path / "killed.csv").exists()
     kept = len(shards()) * dataset.CHUNK
