@@ -32,6 +32,7 @@ def main() -> None:
     os.environ["FIQA_THREADS"] = str(args.threads)
 
     from fiqa_plugin import templates as T
+    from fiqa_plugin.degradations import TEMPLATE_DEGRADATIONS
     from fiqa_plugin.paths import shared_path
 
     t0 = time.perf_counter()
@@ -40,7 +41,7 @@ def main() -> None:
                             degrade_p=args.degrade, seed=args.seed)
     proto = T.make_protocol(faces.identities, args.template_size, args.draws, args.seed)
     rows = T.evaluate(faces, proto, args.methods, k=args.k, seed=args.seed)
-    kinds = {k: faces.degradations.count(k) for k in ("none",) + T.DEGRADATIONS}
+    kinds = {k: faces.degradations.count(k) for k in ("none",) + TEMPLATE_DEGRADATIONS}
     print(f"LFW: {len(faces)} faces of {len(faces.names)} identities; degradations {kinds}")
     print(f"templates of {args.template_size} faces, k={args.k}; {len(proto.genuine)} genuine / "
           f"{len(proto.impostor)} impostor template pairs; seed {args.seed}; {time.perf_counter() - t0:.0f} s")

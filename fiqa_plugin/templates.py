@@ -20,58 +20,19 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
-import cv2
 import numpy as np
+from .degradations import random_degradation
 from .errors import MissingAssetError, UsageError
 
 log = logging.getLogger(__name__)
 
-DEGRADATIONS = ("blur", "downscale", "noise", "jpeg", "occlusion")
 #: Strategies that ignore quality, and those that use it.
 BASELINE_STRATEGIES = ("mean", "random-1", "random-k")
 QUALITY_STRATEGIES = ("top-1", "top-k", "weighted")
 STRATEGIES = BASELINE_STRATEGIES + QUALITY_STRATEGIES
 DEFAULT_FARS = (1e-1, 1e-2, 1e-3, 1e-4)
-
-
-# --- degradations ------------------------------------------------------------------------
-
-
-def degrade(crop: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """One random-strength degradation of an aligned BGR uint8 crop (a new array)."""
-    h, w = crop.shape[:2]
-    if kind == "none":
-        return crop.copy()
-    if kind == "blur":
-        return cv2.GaussianBlur(crop, (0, 0), sigmaX=float(rng.uniform(1.5, 4.0)))
-    if kind == "downscale":
-        s = int(rng.integers(10, 28))
-        small = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA)
-        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    if kind == "noise":
-        noisy = crop.astype(np.float32) + rng.normal(0.0, rng.uniform(12.0, 35.0), crop.shape)
-        return np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
-    if kind == "jpeg":
-        ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(4, 15))])
-        assert ok
-        return cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if kind == "occlusion":
-        # A block over part of the inner face, where identity cues are.
-        out = crop.copy()
-        bh, bw = int(h * rng.uniform(0.3, 0.5)), int(w * rng.uniform(0.4, 0.7))
-        y, x = int(rng.integers(h // 5, h - bh)), int(rng.integers(0, w - bw + 1))
-        out[y : y + bh, x : x + bw] = rng.integers(0, 256, 3, dtype=np.uint8) if rng.random() < 0.5 else 0
-        return out
-    raise UsageError(f"unknown degradation {kind!r}; choose from {DEGRADATIONS}")
-
-
-def random_degradation(crop: np.ndarray, rng: np.random.Generator, p: float = 0.5,
-                       kinds: Sequence[str] = DEGRADATIONS) -> Tuple[np.ndarray, str]:
-    """With probability ``p`` a random degradation of ``crop``, else a copy; returns (crop, kind)."""
-    kind = str(rng.choice(list(kinds))) if rng.random() < p else "none"
-    return degrade(crop, kind, rng), kind
 
 
 # --- faces and protocol ------------------------------------------------------------------

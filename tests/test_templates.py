@@ -93,17 +93,6 @@ def test_quality_selection_helps_when_quality_is_right_and_hurts_when_inverted()
     assert "| oracle | top-2 |" in table and "TAR@FAR=0.01" in table
 
 
-def test_degradations_change_pixels_and_are_seeded():
-    crop = np.random.default_rng(0).integers(0, 256, (112, 112, 3), dtype=np.uint8)
-    for kind in T.DEGRADATIONS:
-        a = T.degrade(crop, kind, np.random.default_rng(3))
-        b = T.degrade(crop, kind, np.random.default_rng(3))
-        assert a.shape == crop.shape and a.dtype == np.uint8 and np.array_equal(a, b)
-        assert not np.array_equal(a, crop), kind
-    with pytest.raises(ValueError):
-        T.degrade(crop, "rain", np.random.default_rng(0))
-
-
 def test_build_faceset_on_real_lfw(shared, tmp_path):
     """Real photographs: 3 LFW identities with ≥ 8 images, two quality methods, seeded degradations."""
     lfw = shared / "data" / "lfw" / "images"

@@ -35,6 +35,7 @@ from typing import Callable, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from ..degradations import PROFILES, degrade
 from ..errors import UsageError
 from ..faces.dataset import (  # noqa: F401  (re-exported: the one face dataset lives in core)
     FaceSet, cache_key, dataset_cache_dir, embed_folder, load_recognizer as _recognizer, score_in_batches,
@@ -42,9 +43,6 @@ from ..faces.dataset import (  # noqa: F401  (re-exported: the one face dataset 
 
 log = logging.getLogger(__name__)
 
-DEGRADATIONS = ("blur", "downscale", "noise", "jpeg", "brightness", "occlusion")
-#: Degradation profiles: the ops drawn from and how many are combined per copy.
-PROFILES = {"v1": DEGRADATIONS, "v2": DEGRADATIONS + ("motion", "contrast", "geometric", "edge")}
 LABELS = ("center", "center-loo", "center-loo-norm", "sdd")
 CACHE_VERSION = 1  # of the training-set cache; bump when its content changes
 
@@ -78,103 +76,6 @@ def center_labels(embeddings: np.ndarray, identities: np.ndarray, center_mask: O
         norm = np.linalg.norm(u, axis=1)
         q[rows] = (np.einsum("ij,ij->i", emb[rows], u) / np.maximum(norm, 1e-12)).astype(np.float32)
     return q
-
-
-def _motion_kernel(length: int, angle: float) -> np.ndarray:
-    k = np.zeros((length, length), np.float32)
-    k[length // 2, :] = 1.0
-    rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle, 1.0)
-    k = cv2.warpAffine(k, rot, (length, length))
-    return k / max(float(k.sum()), 1e-6)
-
-
-def degrade(crop: np.ndarray, rng: np.random.Generator, ops: Optional[Sequence[str]] = None,
-            profile: str = "v1") -> Tuple[np.ndarray, str]:
-    """One randomly degraded copy of an aligned BGR crop and a description of what was done.
-
-    ``v1``: one or two degradations (from ``ops``, default all of the profile) with strengths
-    wide enough to reach faces the recognizer can no longer match. ``v2``: one to three, with
-    harsher downscaling, brightness and occlusion (eye bars and lower-face covers, like
-    sunglasses, hands and masks), plus motion blur, contrast loss, geometric misalignment and
-    black beyond a straight edge (a face cut by the photo border).
-    """
-    if profile not in PROFILES:
-        raise UsageError(f"unknown degradation profile {profile!r}; choose from {sorted(PROFILES)}")
-    v2 = profile == "v2"
-    ops = list(ops or PROFILES[profile])
-    n_ops = 1 + int(rng.random() < 0.5) + int(rng.random() < 0.15) if v2 else 1 + int(rng.random() < 0.4)
-    chosen = rng.choice(ops, size=min(len(ops), n_ops), replace=False)
-    x = crop.copy()
-    h, w = x.shape[:2]
-    desc = []
-    for op in chosen:
-        if op == "blur":
-            s = float(rng.uniform(0.8, 5.0))
-            x = cv2.GaussianBlur(x, (0, 0), s)
-            desc.append(f"blur{s:.1f}")
-        elif op == "downscale":
-            f = float(np.exp(rng.uniform(np.log(2.0), np.log(16.0)))) if v2 else float(rng.uniform(2.0, 10.0))
-            small = cv2.resize(x, (max(4, round(w / f)), max(4, round(h / f))), interpolation=cv2.INTER_AREA)
-            x = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-            desc.append(f"down{f:.1f}")
-        elif op == "motion":
-            length, angle = int(rng.integers(5, 26)), float(rng.uniform(0, 180))
-            x = cv2.filter2D(x, -1, _motion_kernel(length, angle))
-            desc.append(f"motion{length}@{angle:.0f}")
-        elif op == "contrast":
-            c = float(rng.uniform(0.15, 0.5))
-            m = x.reshape(-1, 3).mean(0)
-            x = np.clip((x.astype(np.float32) - m) * c + m, 0, 255).astype(np.uint8)
-            desc.append(f"contrast{c:.2f}")
-        elif op == "geometric":
-            # a misaligned crop: what a bad landmark fit or an off-centre head gives the recognizer
-            ang, sc = float(rng.uniform(-40, 40)), float(rng.uniform(0.7, 1.3))
-            tx, ty = rng.uniform(-0.15, 0.15, 2) * (w, h)
-            m = cv2.getRotationMatrix2D((w / 2, h / 2), ang, sc)
-            m[:, 2] += (tx, ty)
-            x = cv2.warpAffine(x, m, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-            desc.append(f"geo{ang:.0f}/{sc:.2f}/{tx:.0f},{ty:.0f}")
-        elif op == "edge":
-            # black beyond a straight edge: a face cut by the photo border, or the black wedges that
-            # rotated (e.g. deep-funneled LFW) photos bring into the aligned crop
-            ang = float(rng.uniform(0, 2 * np.pi))
-            frac = float(rng.uniform(0.1, 0.45))
-            yy, xx = np.mgrid[0:h, 0:w]
-            proj = (xx - w / 2) * np.cos(ang) + (yy - h / 2) * np.sin(ang)
-            x[proj > np.quantile(proj, 1 - frac)] = 0
-            desc.append(f"edge{frac:.2f}@{np.degrees(ang):.0f}")
-        elif op == "occlusion" and v2 and rng.random() < 0.6:
-            kind = "eyes" if rng.random() < 0.5 else "lower"
-            if kind == "eyes":  # a bar over the eyes (ArcFace template: eyes at y ≈ 0.46 h)
-                y0, oh = int(h * rng.uniform(0.3, 0.42)), int(h * rng.uniform(0.14, 0.26))
-            else:  # mouth/chin covered, like a hand or a mask
-                y0 = int(h * rng.uniform(0.55, 0.7))
-                oh = h - y0
-            shade = rng.integers(0, 256, 3) if rng.random() < 0.5 else np.zeros(3)
-            x[y0 : y0 + oh] = shade.astype(np.uint8)
-            desc.append(f"occl-{kind}")
-        elif op == "noise":
-            s = float(rng.uniform(5, 45))
-            x = np.clip(x.astype(np.float32) + rng.normal(0, s, x.shape), 0, 255).astype(np.uint8)
-            desc.append(f"noise{s:.0f}")
-        elif op == "jpeg":
-            q = int(rng.integers(3, 40))
-            ok, buf = cv2.imencode(".jpg", x, [cv2.IMWRITE_JPEG_QUALITY, q])
-            x = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-            desc.append(f"jpeg{q}")
-        elif op == "brightness":
-            g = float(rng.choice([rng.uniform(0.06, 0.5), rng.uniform(1.6, 4.0)] if v2 else
-                                 [rng.uniform(0.1, 0.5), rng.uniform(1.6, 3.0)]))
-            x = np.clip(x.astype(np.float32) * g, 0, 255).astype(np.uint8)
-            desc.append(f"gain{g:.2f}")
-        elif op == "occlusion":
-            oh, ow = int(h * rng.uniform(0.25, 0.6)), int(w * rng.uniform(0.25, 0.8))
-            y0, x0 = int(rng.integers(0, h - oh + 1)), int(rng.integers(0, w - ow + 1))
-            x[y0 : y0 + oh, x0 : x0 + ow] = rng.integers(0, 256, 3).astype(np.uint8)
-            desc.append(f"occl{oh}x{ow}")
-        else:
-            raise UsageError(f"unknown degradation {op!r}; choose from {PROFILES['v2']}")
-    return x, "+".join(desc)
 
 
 @dataclass
