@@ -184,10 +184,16 @@ def train_sdd_regressor(features: np.ndarray, labels: np.ndarray, identities: np
     loss_fn = nn.HuberLoss(delta=cfg.huber_delta)
     history: List[dict] = []
     ckpt = Checkpoint(out, {**asdict(cfg), "split": asdict(split)})
+    best = Checkpoint(out, ckpt.config, name="best.pt")
     state = ckpt.load(model=model, optimizer=opt) if resume else None
+    rng = np.random.default_rng([cfg.seed, 0])  # one generator for the whole run; its state is checkpointed
     if state is not None:
         history = state["history"]
-    rng = np.random.default_rng([cfg.seed, len(history)])
+        if "np_rng" in state:  # a resumed run draws the same permutations as an uninterrupted one
+            rng.bit_generator.state = state["np_rng"]
+        else:  # a checkpoint from before the generator was saved: replay the epochs already done
+            for _ in history:
+                rng.permutation(tr)
     y = torch.from_numpy(labels.astype(np.float32))
     for epoch in range(len(history), cfg.epochs):
         t0 = time.time()
@@ -210,9 +216,11 @@ def train_sdd_regressor(features: np.ndarray, labels: np.ndarray, identities: np
                "val_srcc": ordinal_srcc(pred, labels[va]), "seconds": time.time() - t0}
         history.append(rec)
         log.info("epoch %d: %s", epoch + 1, rec)
-        state = ckpt.save(epoch, history, {"split": asdict(split)}, model=model, optimizer=opt)
+        extra = {"split": asdict(split), "np_rng": rng.bit_generator.state}
+        # best.pt before last.pt, both atomic: a kill between the two redoes this epoch, which rewrites best.pt
         if rec["val_srcc"] >= max(h["val_srcc"] for h in history):  # model selection on held-out CelebA identities
-            torch.save(state, out / "best.pt")
+            best.save(epoch, history, extra, model=model, optimizer=opt)
+        ckpt.save(epoch, history, extra, model=model, optimizer=opt)
         write_history(out, ckpt.config, history)
     if (out / "best.pt").exists():
         model.load_state_dict(torch.load(out / "best.pt", weights_only=True)["model"])
