@@ -236,11 +236,16 @@ def write_records(dataset: fo.Dataset, keys: Sequence[str], records: Sequence[Di
                   quality_field: str = "quality", faces_field: Optional[str] = None,
                   error_field: Optional[str] = None, key_field: str = "id") -> None:
     """Write :func:`_record` outputs into ``dataset`` in bulk (one ``set_values`` per field), matching
-    samples by ``key_field`` (``"id"``, or ``"filepath"`` for results scored elsewhere, e.g. on Ray)."""
+    samples by ``key_field`` (``"id"``, or ``"filepath"`` for results scored elsewhere, e.g. on Ray).
+
+    ``quality_field`` and ``error_field`` are written last: a sample counts as done (``skip_existing``)
+    once one of them is set, so a job killed between two ``set_values`` leaves no sample marked done
+    with a field missing; a resumed job scores and writes it again in full."""
     error_field = error_field or f"{quality_field}_error"
-    fields = {quality_field: "quality", score_field(quality_field): "quality_score", error_field: "error"}
+    fields = {score_field(quality_field): "quality_score"}
     if faces_field:
         fields.update({faces_field: "faces", f"{faces_field}_landmarks": "landmarks"})
+    fields.update({quality_field: "quality", error_field: "error"})  # the "done" marks, last
     _ensure_quality_fields(dataset, quality_field, faces_field, error_field)
     for field, key in fields.items():
         dataset.set_values(field, {k: r[key] for k, r in zip(keys, records)}, key_field=key_field)
