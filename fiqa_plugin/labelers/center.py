@@ -75,11 +75,18 @@ def center_labels(
     weights: Optional[np.ndarray] = None,
     class_index: Union[None, Mapping[Any, int], Sequence[Any]] = None,
     leave_one_out: bool = False,
+    center_mask: Optional[np.ndarray] = None,
+    exclude: Optional[np.ndarray] = None,
     mapping: str = "clip",
     chunk_size: int = 8192,
     progress: Optional[Progress] = None,
 ) -> np.ndarray:
     """Eq. 1 labels ``cos(f_i, u_{y_i})`` mapped by :func:`cosine_to_unit`, float64 ``[N]``.
+
+    ``center_mask`` ``[N]`` picks the faces the mean centres are made of (default: all; e.g. only the
+    clean faces when degraded copies are labelled too); ``exclude[i]`` is the centre member left out
+    of face ``i``'s own centre (``-1``: none; e.g. the clean original of a degraded copy). A face
+    whose centre is left with no member gets NaN.
 
     ``weights``: classifier weights ``[classes, d]`` used as centres (rows are L2-normalised
     here); ``class_index`` maps an identity to its row (a dict, or a sequence whose ``k``-th
@@ -107,6 +114,9 @@ def center_labels(
             report(progress, e.stop, n)
         return cosine_to_unit(cos, mapping)
 
+    if center_mask is not None or exclude is not None:
+        return cosine_to_unit(_masked_centre_cosines(emb, inv, n_ids, center_mask, exclude, leave_one_out,
+                                                     chunk_size, progress), mapping)
     sums = np.zeros((n_ids, d), np.float64)
     for s in range(0, n, chunk_size):
         e = slice(s, min(n, s + chunk_size))
@@ -135,6 +145,34 @@ def center_labels(
         if single:
             log.warning("leave-one-out centre labels: %d identities have a single image; their labels are NaN", single)
     return cosine_to_unit(cos, mapping)
+
+
+def _masked_centre_cosines(emb: np.ndarray, inv: np.ndarray, n_ids: int, center_mask: Optional[np.ndarray],
+                           exclude: Optional[np.ndarray], leave_one_out: bool, chunk_size: int,
+                           progress: Optional[Progress]) -> np.ndarray:
+    """Cosines to centres made of the ``center_mask`` faces, each less its ``exclude`` member."""
+    n = len(emb)
+    mask = np.ones(n, bool) if center_mask is None else np.asarray(center_mask, bool)
+    if exclude is None:
+        exclude = np.where(mask, np.arange(n), -1) if leave_one_out else np.full(n, -1)
+    exclude = np.asarray(exclude, np.int64)
+    e64 = emb.astype(np.float64)
+    sums = np.zeros((n_ids, emb.shape[1]))
+    np.add.at(sums, inv[mask], e64[mask])
+    counts = np.bincount(inv[mask], minlength=n_ids)
+    cos = np.full(n, np.nan)
+    for s in range(0, n, chunk_size):
+        e = slice(s, min(n, s + chunk_size))
+        own, ex = sums[inv[e]].copy(), exclude[e]
+        drop = ex >= 0
+        own[drop] -= e64[ex[drop]]
+        norm = np.linalg.norm(own, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c = np.einsum("nd,nd->n", e64[e], own) / norm
+        c[(counts[inv[e]] - drop < 1) | ~(norm > 1e-10)] = np.nan
+        cos[e] = c
+        report(progress, e.stop, n)
+    return cos
 
 
 class CenterLabeler(Labeler):

@@ -103,3 +103,44 @@ def test_registered():
     lab = LABELERS.create("center", leave_one_out=True)
     assert isinstance(lab, CenterLabeler) and lab.name == "center" and not lab.needs_initial_scores
     assert {"center", "sdd", "optimize"} <= set(LABELERS.names())
+
+
+def _unit(rows):
+    x = np.asarray(rows, np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_masked_leave_one_out_centre_by_hand():
+    # identity 0: three clean faces and a degraded copy of face 0; identity 1: two clean faces
+    e = _unit([[1, 0, 0], [1, 1, 0], [1, 0, 1], [0, 1, 1], [0, 0, 1], [0, 1, 0]])
+    ids = np.array([0, 0, 0, 0, 1, 1])
+    clean = np.array([True, True, True, False, True, True])
+    src = np.array([0, 1, 2, 0, 4, 5])  # the degraded copy (row 3) comes from face 0
+    q = center_labels(e, ids, center_mask=clean, exclude=src, mapping="none")
+    # face 0 and its copy: centre = normalised e1 + e2 = (2, 1, 1)/|.|
+    u = np.array([2 / np.sqrt(2), 1 / np.sqrt(2), 1 / np.sqrt(2)])
+    u /= np.linalg.norm(u)
+    assert q[0] == pytest.approx(e[0] @ u, abs=1e-6)
+    assert q[3] == pytest.approx(e[3] @ u, abs=1e-6)
+    # identity 1 with two faces: each face's centre is the other face
+    assert q[4] == pytest.approx(0.0, abs=1e-6) and q[5] == pytest.approx(0.0, abs=1e-6)
+    # without leave-one-out, face 0 votes for itself and scores higher
+    assert center_labels(e, ids, center_mask=clean, mapping="none")[0] > q[0]
+    # leave_one_out with a mask: each clean face leaves itself out, a copy keeps the whole centre
+    loo = center_labels(e, ids, center_mask=clean, leave_one_out=True, mapping="none")
+    full = e[0] + e[1] + e[2]
+    assert loo[0] == pytest.approx(q[0], abs=1e-6) and loo[3] == pytest.approx(e[3] @ full / np.linalg.norm(full), abs=1e-6)
+
+
+def test_masked_single_member_centre_is_nan():
+    e = _unit([[1, 0], [0, 1], [1, 1]])
+    q = center_labels(e, np.array([0, 1, 1]), exclude=np.array([0, 1, 2]), mapping="none")
+    assert np.isnan(q[0]) and q[1] == pytest.approx(np.sqrt(0.5), abs=1e-6)
+
+
+@pytest.mark.parametrize("loo", [False, True])
+def test_masked_path_equals_plain_path_without_a_mask(loo):
+    emb, ids = _data(seed=6)
+    plain = center_labels(emb, ids, leave_one_out=loo, mapping="none")
+    masked = center_labels(emb, ids, leave_one_out=loo, center_mask=np.ones(len(ids), bool), mapping="none")
+    np.testing.assert_allclose(masked, plain, atol=1e-6)
