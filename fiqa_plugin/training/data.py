@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 from ..degradations import PROFILES, degrade
 from ..errors import UsageError
+from ..labelers.center import center_labels
 from ..faces.dataset import (  # noqa: F401  (re-exported: the one face dataset lives in core)
     FaceSet, cache_key, dataset_cache_dir, embed_folder, load_recognizer as _recognizer, score_in_batches,
 )
@@ -45,37 +46,6 @@ log = logging.getLogger(__name__)
 
 LABELS = ("center", "center-loo", "center-loo-norm", "sdd")
 CACHE_VERSION = 1  # of the training-set cache; bump when its content changes
-
-
-def center_labels(embeddings: np.ndarray, identities: np.ndarray, center_mask: Optional[np.ndarray] = None,
-                  exclude: Optional[np.ndarray] = None) -> np.ndarray:
-    """Eq. 1: cosine of each (unit) embedding with its identity's normalised mean embedding.
-
-    ``center_mask`` picks the samples the centres are computed from (default: all).
-    ``exclude[i]`` (index of a centre member, ``-1`` for none) is left out of sample ``i``'s
-    centre (leave-one-out); a sample whose centre would be empty gets NaN.
-    """
-    emb = np.asarray(embeddings, np.float64)
-    ids = np.asarray(identities)
-    mask = np.ones(len(ids), bool) if center_mask is None else np.asarray(center_mask, bool)
-    q = np.full(len(ids), np.nan, np.float32)
-    for y in np.unique(ids):
-        sel = ids == y
-        src = sel & mask
-        if not src.any():
-            continue
-        total = emb[src].sum(0)
-        rows = np.flatnonzero(sel)
-        u = np.broadcast_to(total, (len(rows), emb.shape[1])).copy()
-        if exclude is not None:
-            ex = np.asarray(exclude)[rows]
-            drop = ex >= 0
-            u[drop] -= emb[ex[drop]]
-            if src.sum() == 1:
-                u[drop] = np.nan  # its only centre member was left out
-        norm = np.linalg.norm(u, axis=1)
-        q[rows] = (np.einsum("ij,ij->i", emb[rows], u) / np.maximum(norm, 1e-12)).astype(np.float32)
-    return q
 
 
 @dataclass
@@ -228,7 +198,7 @@ def build_training_set(
 
         q = sdd_labels(all_emb, ids, mode="sampled", seed=seed) / 100.0
     else:
-        q = center_labels(all_emb, ids, center_mask=clean, exclude=exclude)
+        q = center_labels(all_emb, ids, center_mask=clean, exclude=exclude, mapping="none").astype(np.float32)
     if norms:
         q = np.clip(q, 0.0, 1.0) * norm_factor(np.concatenate(norms), clean)
     ts = TrainingSet(np.concatenate(crops), q.astype(np.float32), ids.astype(np.int32),

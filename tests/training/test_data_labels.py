@@ -1,42 +1,17 @@
-"""Training-data logic: leave-one-out centre labels, the norm factor, the v2 degradations (on a real
-face crop), the ranking loss and the held-out EDC pAUC. Golden values are computed by hand here."""
+"""Training-data logic: the norm factor, the ranking loss and the held-out EDC pAUC. Golden values are computed by hand here."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from fiqa_plugin.training.data import center_labels, norm_factor
+from fiqa_plugin.training.data import norm_factor
 from fiqa_plugin.training.train import pairwise_rank_loss, validation_pauc
 
 
 def _unit(rows):
     x = np.asarray(rows, np.float64)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def test_leave_one_out_centre_by_hand():
-    # identity 0: three clean faces and a degraded copy of face 0; identity 1: two clean faces
-    e = _unit([[1, 0, 0], [1, 1, 0], [1, 0, 1], [0, 1, 1], [0, 0, 1], [0, 1, 0]])
-    ids = np.array([0, 0, 0, 0, 1, 1])
-    clean = np.array([True, True, True, False, True, True])
-    src = np.array([0, 1, 2, 0, 4, 5])  # the degraded copy (row 3) comes from face 0
-    q = center_labels(e, ids, center_mask=clean, exclude=src)
-    # face 0 and its copy: centre = normalised e1 + e2 = (2, 1, 1)/|.|
-    u = np.array([2 / np.sqrt(2), 1 / np.sqrt(2), 1 / np.sqrt(2)])
-    u /= np.linalg.norm(u)
-    assert q[0] == pytest.approx(e[0] @ u, abs=1e-6)
-    assert q[3] == pytest.approx(e[3] @ u, abs=1e-6)
-    # identity 1 with two faces: each face's centre is the other face
-    assert q[4] == pytest.approx(0.0, abs=1e-6) and q[5] == pytest.approx(0.0, abs=1e-6)
-    # without leave-one-out, face 0 votes for itself and scores higher
-    assert center_labels(e, ids, center_mask=clean)[0] > q[0]
-
-
-def test_leave_one_out_single_face_identity_is_nan():
-    e = _unit([[1, 0], [0, 1], [1, 1]])
-    q = center_labels(e, np.array([0, 1, 1]), exclude=np.array([0, 1, 2]))
-    assert np.isnan(q[0]) and q[1] == pytest.approx(np.sqrt(0.5), abs=1e-6)
 
 
 def test_norm_factor():
