@@ -59,7 +59,12 @@ def fiqa_register_recognizers(registry: "Registry[Recognizer]") -> None:
 @hookspec(historic=True)
 def fiqa_register_labelers(registry: "Registry[Labeler]") -> None:
     """Register quality-label generators (pseudo-labelers): factories returning a
-    :class:`fiqa_plugin.labelers.base.Labeler`."""
+    :class:`fiqa_plugin.labelers.base.Labeler`.
+
+    Tags: ``kind`` (:class:`~fiqa_plugin.kinds.LabelerKind`), ``needs_initial_scores``; for use as
+    ``fiqa train --labels NAME``: ``centres=True`` when ``label`` accepts ``center_mask`` and
+    ``exclude`` (then ``NAME-loo`` exists), ``training_options`` (factory options the trainer uses)
+    and ``label_scale`` (labels are divided by it, e.g. 100 for a 0-100 labeler)."""
 
 
 @hookspec(historic=True)

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         "center-loo-norm": f"Peng et al. Eq. 1 with the `{rec}` recognizer, u_y {centre}, clipped to [0, 1] and "
                            f"multiplied by the face's `{rec}` embedding norm relative to the 95th percentile of the "
                            "clean faces' norms (clipped to 1).",
-    }.get(labels, f"Peng et al. Eq. 1: cos(f_x, u_y) with the `{rec}` recognizer, u_y {centre}.")
+    }.get(labels) or _label_text(labels, rec, centre)
     n_val_ids = len(np.unique(ts.identities[vi]))
     write_card(paths["md"], f"{name}.{args.tag}", [
         ("What it is", f"{summary}. Input: the aligned 112×112 ArcFace crop resized to {cfg.input_size}×{cfg.input_size}, "
@@ -163,3 +163,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"exported {name}.{args.tag}: {paths['onnx']} ({size:,} bytes), {paths['json']}, {paths['md']}; "
           f"held-out SRCC {c_all['srcc']:.4f} PLCC {c_all['plcc']:.4f}, parity {parity:.1e}")
     return 0
+
+
+def _label_text(labels: str, rec: str, centre: str) -> str:
+    """The model card's description of registry or teacher labels (the special cases are spelt out above)."""
+    from ..plugins import LABELERS
+    from ..training.data import parse_labels
+
+    if labels.startswith("teacher:"):
+        return (f"distilled from `{labels.split(':', 1)[1]}`: the percentile ranks on (0, 1) of its scores of every "
+                "clean and degraded 112×112 crop.")
+    base, loo, _ = parse_labels(labels)
+    if base == "center":
+        return f"Peng et al. Eq. 1: cos(f_x, u_y) with the `{rec}` recognizer, u_y {centre}."
+    return (f"the registered labeler `{base}` ({LABELERS.entry(base).summary}) with the `{rec}` recognizer"
+            + (", each face left out of its own centre (leave-one-out)" if loo else "") + ".")

@@ -38,8 +38,9 @@ def register(sub) -> None:
                    help="v1: blur/downscale/noise/JPEG/brightness/occlusion; v2: harsher, plus motion blur, "
                         "contrast loss and geometric misalignment")
     p.add_argument("--labels", type=_labels, default="center",
-                   help="center: Eq. 1 centre labels; center-loo leaves the face itself out of its centre; "
-                        "center-loo-norm; sdd: SDD-FIQA labels; teacher:METHOD: distil a crop-only quality method "
+                   help="a registered labeler (`fiqa label --help` lists them; -loo: leave-one-out centres, "
+                        "-loo-norm: times the embedding-norm factor), e.g. center (Eq. 1), center-loo, sdd, "
+                        "certainty-ratio-loo; or teacher:METHOD: distil a crop-only quality method "
                         "(e.g. teacher:sdd-regressor), labels = its score ranks")
     p.add_argument("--rank-weight", type=float, default=0.0, help="weight of an in-batch pairwise ranking loss added to L2")
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")

@@ -21,6 +21,8 @@ clean image out of its centre (for a degraded copy: the clean face it was made f
 face (the MagFace observation), which the centre cosine of a clean face only partly reflects.
 ``labels="sdd"``: SDD-FIQA labels (Ou et al., sampled Eq. 8 with m=24, K=12, seeded) over all clean and
 degraded faces, scaled from [0, 100] to [0, 1], so the small regressors can learn the SDD target.
+Every label name is read from the labeler registry (:func:`label_choices`): any registered
+pseudo-labeler works, e.g. ``certainty-ratio`` (CR-FIQA) and ``certainty-ratio-loo``.
 ``labels="teacher:METHOD"``: distillation: any registered quality method scores every clean and
 degraded 112×112 crop, and its scores' percentile ranks on ``(0, 1)`` are the labels (a rank target
 is what the EDC judges, and it is flat, so a big teacher's scale never matters).
@@ -31,20 +33,18 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from ..degradations import PROFILES, degrade
 from ..errors import UsageError
-from ..labelers.center import center_labels
 from ..faces.dataset import (  # noqa: F401  (re-exported: the one face dataset lives in core)
     FaceSet, cache_key, dataset_cache_dir, embed_folder, load_recognizer as _recognizer, score_in_batches,
 )
 
 log = logging.getLogger(__name__)
 
-LABELS = ("center", "center-loo", "center-loo-norm", "sdd")
 CACHE_VERSION = 1  # of the training-set cache; bump when its content changes
 
 
@@ -142,13 +142,14 @@ def build_training_set(
 ) -> TrainingSet:
     """Clean + degraded, recognizer-labelled crops at ``size``; cached as an ``.npz``.
 
-    ``profile``: degradation profile (:data:`PROFILES`); ``labels``: ``center`` (Eq. 1) or
-    ``center-loo`` (leave-one-out centres).
+    ``profile``: degradation profile (:data:`PROFILES`); ``labels``: one of :func:`label_choices`
+    (e.g. ``center``, Eq. 1, or ``center-loo``, leave-one-out centres) or ``teacher:METHOD``.
     """
     if profile not in PROFILES:
         raise UsageError(f"unknown degradation profile {profile!r}; choose from {sorted(PROFILES)}")
     check_labels(labels)
     teacher = crop_teacher(labels.split(":", 1)[1]) if labels.startswith("teacher:") else None
+    base, loo, with_norm = parse_labels(labels)
     faces = embed_folder(root, pack, recognizer, threads, limit_per_identity, identities, cache, progress)
     parts = [CACHE_VERSION, [str(p) for p in faces.paths], pack, recognizer, size, degrade_copies, seed]
     if (profile, labels) != ("v1", "center"):  # keeps the keys of earlier caches valid
@@ -162,9 +163,9 @@ def build_training_set(
     emb = [faces.embeddings]
     src = [np.arange(n)]
     desc = [np.full(n, "", dtype=object)]
-    norms = [_norms(faces, faces.crops, "clean", recognizer, threads, cache)] if labels == "center-loo-norm" else []
+    norms = [_norms(faces, faces.crops, "clean", recognizer, threads, cache)] if with_norm else []
     if norms and profile != "v2":
-        raise UsageError("labels='center-loo-norm' needs profile='v2' (its copies are regenerated from the seed)")
+        raise UsageError(f"labels={labels!r} needs profile='v2' (its copies are regenerated from the seed)")
     rng = np.random.default_rng(seed)
     # a teacher scores the full-size crops as they are made, so they need not be kept
     teacher_scores = [score_in_batches(teacher, faces.crops)] if teacher else []
@@ -189,16 +190,12 @@ def build_training_set(
     all_src = np.concatenate(src)
     ids = faces.identities[all_src]
     clean = np.concatenate([np.ones(n, bool)] + [np.zeros(n, bool)] * degrade_copies)
-    exclude = all_src if labels.startswith("center-loo") else None  # clean face i sits at row i
+    exclude = all_src if loo else None  # clean face i sits at row i
     if teacher:
         q = rank_labels(np.concatenate(teacher_scores))
         log.info("teacher %s labelled %d crops", teacher.name, len(q))
-    elif labels == "sdd":
-        from ..labelers.sdd import sdd_labels
-
-        q = sdd_labels(all_emb, ids, mode="sampled", seed=seed) / 100.0
     else:
-        q = center_labels(all_emb, ids, center_mask=clean, exclude=exclude, mapping="none").astype(np.float32)
+        q = registry_labels(base, all_emb, ids, clean, exclude, seed).astype(np.float32)
     if norms:
         q = np.clip(q, 0.0, 1.0) * norm_factor(np.concatenate(norms), clean)
     ts = TrainingSet(np.concatenate(crops), q.astype(np.float32), ids.astype(np.int32),
@@ -210,11 +207,59 @@ def build_training_set(
     return ts
 
 
+def parse_labels(labels: str) -> Tuple[str, bool, bool]:
+    """``"<labeler>[-loo][-norm]"`` → (registered labeler name, leave-one-out, norm factor).
+
+    ``-loo`` leaves each face (for a degraded copy: its clean original) out of its own centre, for
+    labelers tagged ``centres``; ``-norm`` multiplies the labels by :func:`norm_factor`.
+    """
+    base, norm = (labels[: -len("-norm")], True) if labels.endswith("-norm") else (labels, False)
+    base, loo = (base[: -len("-loo")], True) if base.endswith("-loo") else (base, False)
+    return base, loo, norm
+
+
+def label_choices() -> List[str]:
+    """Every ``--labels`` value from the labeler registry (pseudo-labelers on embeddings alone)."""
+    from ..plugins import LABELERS
+
+    out = []
+    for e in LABELERS.entries():
+        if e.tags.get("needs_initial_scores"):
+            continue
+        out.append(e.name)
+        if e.tags.get("centres"):
+            out += [f"{e.name}-loo", f"{e.name}-loo-norm"]
+    return out
+
+
 def check_labels(labels: str) -> str:
-    """``labels`` if it names a label kind (:data:`LABELS` or ``teacher:METHOD``); else a ValueError naming them."""
-    if labels in LABELS or (labels.startswith("teacher:") and len(labels) > len("teacher:")):
+    """``labels`` if it is one of :func:`label_choices` or ``teacher:METHOD``; else a UsageError naming them."""
+    if labels in label_choices() or (labels.startswith("teacher:") and len(labels) > len("teacher:")):
         return labels
-    raise UsageError(f"unknown labels {labels!r}; choose from {', '.join(LABELS)} or teacher:METHOD")
+    import difflib
+
+    close = difflib.get_close_matches(labels, label_choices(), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UsageError(f"unknown labels {labels!r}; {hint}choose from {', '.join(label_choices())} or teacher:METHOD")
+
+
+def registry_labels(name: str, embeddings: np.ndarray, identities: np.ndarray, clean: np.ndarray,
+                    exclude: Optional[np.ndarray], seed: int) -> np.ndarray:
+    """Labels of every sample by the registered labeler ``name``: centres of the ``clean`` samples
+    (less ``exclude[i]``) when it is tagged ``centres``, its ``training_options``, divided by its ``label_scale``."""
+    import inspect
+
+    from ..plugins import LABELERS
+
+    entry = LABELERS.entry(name)
+    opts = dict(entry.tags.get("training_options", {}))
+    if "seed" in inspect.signature(entry.factory).parameters:
+        opts["seed"] = seed
+    kw = {}
+    if entry.tags.get("centres"):
+        kw = dict(center_mask=clean, exclude=np.full(len(clean), -1) if exclude is None else exclude)
+    q = LABELERS.create(name, **opts).label(embeddings, identities, **kw)
+    return np.asarray(q, np.float64) / float(entry.tags.get("label_scale", 1.0))
 
 
 def crop_teacher(method: str):

@@ -94,3 +94,28 @@ def test_teacher_labels_are_the_teachers_score_ranks(shared):
     with pytest.raises(ValueError, match="teacher:METHOD"):
         build_training_set(root, size=64, degrade_copies=0, identities=names, limit_per_identity=2, cache=False,
                            labels="teacher")
+
+
+def test_training_labels_come_from_the_labeler_registry():
+    from fiqa_plugin.errors import UsageError
+    from fiqa_plugin.labelers.center import center_labels
+    from fiqa_plugin.labelers.certainty import certainty_ratio_labels
+    from fiqa_plugin.labelers.sdd import sdd_labels
+    from fiqa_plugin.training.data import check_labels, label_choices, parse_labels, registry_labels
+
+    assert {"center", "center-loo", "center-loo-norm", "sdd", "certainty-ratio-loo"} <= set(label_choices())
+    assert "optimize" not in label_choices()  # it refines another method's scores
+    assert parse_labels("certainty-ratio-loo-norm") == ("certainty-ratio", True, True)
+    with pytest.raises(UsageError, match="did you mean 'center-loo'"):
+        check_labels("centre-loo")
+    rng = np.random.default_rng(0)
+    emb = _unit(rng.normal(size=(90, 16)))
+    ids = np.repeat(np.arange(6), 15)
+    clean = np.tile(np.arange(15) < 10, 6)
+    src = np.where(clean, np.arange(90), np.arange(90) - 10)  # the copies come from the first clean faces
+    np.testing.assert_allclose(registry_labels("center", emb, ids, clean, src, 0),
+                               center_labels(emb, ids, center_mask=clean, exclude=src, mapping="none"))
+    np.testing.assert_allclose(registry_labels("certainty-ratio", emb, ids, clean, None, 0),
+                               certainty_ratio_labels(emb, ids, center_mask=clean, exclude=np.full(90, -1)))
+    np.testing.assert_allclose(registry_labels("sdd", emb, ids, clean, None, 3),
+                               sdd_labels(emb, ids, mode="sampled", seed=3) / 100.0)
