@@ -25,6 +25,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 from .degradations import random_degradation
 from .errors import MissingAssetError, UsageError
+from .evaluation.verification import tar_at_far
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 BASELINE_STRATEGIES = ("mean", "random-1", "random-k")
 QUALITY_STRATEGIES = ("top-1", "top-k", "weighted")
 STRATEGIES = BASELINE_STRATEGIES + QUALITY_STRATEGIES
-DEFAULT_FARS = (1e-1, 1e-2, 1e-3, 1e-4)
+#: FARs of the template table: fewer than evaluation.TABLE_FARS, template protocols have ~10^4 impostor pairs.
+TABLE_FARS = (1e-1, 1e-2, 1e-3, 1e-4)
 
 
 # --- faces and protocol ------------------------------------------------------------------
@@ -164,13 +166,6 @@ def pair_scores(vectors: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 # --- metrics (fiqa_plugin.evaluation.verification's conventions: accept score >= t) --------
 
 
-def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, fars: Sequence[float] = DEFAULT_FARS) -> Dict[float, float]:
-    """True accept rate at each false accept rate; NaN where too few impostor pairs (FAR < 1/#impostors)."""
-    from .evaluation.verification import tar_at_far as _tar_at_far
-
-    return _tar_at_far(genuine, impostor, tuple(fars))
-
-
 def verification_accuracy(genuine: np.ndarray, impostor: np.ndarray, folds: int = 10, seed: int = 0) -> float:
     """LFW-style accuracy on balanced pairs (impostors subsampled, seeded, to #genuine): the threshold
     is tuned on 9 folds and applied to the 10th, averaged."""
@@ -197,14 +192,14 @@ class ResultRow:
 
 
 def evaluate(faces: ScoredFaces, protocol: Protocol, methods: Sequence[str], k: int = 2,
-             fars: Sequence[float] = DEFAULT_FARS, seed: int = 0) -> List[ResultRow]:
+             fars: Sequence[float] = TABLE_FARS, seed: int = 0) -> List[ResultRow]:
     """Baselines once, then each quality strategy for each method in ``methods``."""
     rows = []
 
     def run(method: Optional[str], strategy: str) -> None:
         v = template_vectors(faces, protocol, strategy, method, k, seed)
         g, i = pair_scores(v, protocol.genuine), pair_scores(v, protocol.impostor)
-        rows.append(ResultRow(method or "—", strategy, tar_at_far(g, i, fars), verification_accuracy(g, i, seed=seed)))
+        rows.append(ResultRow(method or "—", strategy, tar_at_far(g, i, tuple(fars)), verification_accuracy(g, i, seed=seed)))
 
     for s in BASELINE_STRATEGIES:
         run(None, s)
@@ -214,7 +209,7 @@ def evaluate(faces: ScoredFaces, protocol: Protocol, methods: Sequence[str], k: 
     return rows
 
 
-def format_table(rows: Sequence[ResultRow], fars: Sequence[float] = DEFAULT_FARS, k: int = 2) -> str:
+def format_table(rows: Sequence[ResultRow], fars: Sequence[float] = TABLE_FARS, k: int = 2) -> str:
     """Markdown table in the layout of the tinyFQnet paper's Tables 3–5 (TAR in %, accuracy in %)."""
     head = "| quality method | selection | " + " | ".join(f"TAR@FAR={f:g}" for f in fars) + " | accuracy |"
     lines = [head, "|---|---|" + "---:|" * (len(fars) + 1)]

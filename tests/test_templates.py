@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fiqa_plugin import templates as T
+from fiqa_plugin.evaluation import tar_at_far
 
 
 def _unit(x):
@@ -74,7 +75,7 @@ def test_protocol_templates_are_disjoint_and_pairs_labelled():
 def test_tar_at_far_and_accuracy():
     imp = np.linspace(0, 1, 1000, endpoint=False)  # 1000 impostors, uniform
     gen = np.array([0.95, 0.995, 0.9995, 0.5])
-    tar = T.tar_at_far(gen, imp, (1e-1, 1e-2, 1e-3, 1e-4))
+    tar = tar_at_far(gen, imp, T.TABLE_FARS)
     assert tar[1e-1] == 0.75 and tar[1e-2] == 0.5 and tar[1e-3] == 0.25
     assert np.isnan(tar[1e-4])  # fewer than 10,000 impostors
     assert T.verification_accuracy(np.full(50, 0.9), np.full(50, 0.1)) == 1.0

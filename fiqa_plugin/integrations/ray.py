@@ -29,7 +29,7 @@ import math
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -40,11 +40,11 @@ from ..errors import ResumeError, UsageError
 from ..faces.dataset import FaceSet
 from ..faces.pipeline import ALIGNED_SIZE, Face, FaceMode, FacePipeline, ImageFaces
 from ..onnx_session import THREADS_ENV
+from ..progress import Progress
 from ..scoring import QualityScorer, ScoreRow
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 MANIFEST = "_manifest.json"
 _VERSION = 1
 _SCHEMA = pa.schema([
