@@ -12,7 +12,7 @@ import itertools
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Deque, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Deque, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -106,38 +106,52 @@ class QualityScorer:
                 f.embedding, f.embedding_norm = e, float(n)
         return np.asarray(self.method.score_faces(faces), np.float32)
 
-    def _rows(self, items: List[ImageFaces]) -> Iterator[ScoreRow]:
+    def score_items(self, items: List[ImageFaces]) -> List[Tuple[ImageFaces, np.ndarray]]:
+        """``(item, per-face quality)`` for already processed images, their faces scored together; a
+        failing batch marks each item that has faces ``status="error"`` (quality NaN) instead of raising."""
         faces = [f for it in items for f in it.faces]
         try:
             q = self.score_faces(faces) if faces else np.zeros(0, np.float32)
-            err = ""
         except Exception as exc:  # a failing batch is reported per item rather than killing the run
             log.exception("quality method %s failed on a batch", self.method.name)
-            q, err = np.full(len(faces), np.nan, np.float32), f"{type(exc).__name__}: {exc}"
-        qs = self.calibration.to_score(q) if self.calibration is not None else np.full(len(q), np.nan)
-        k = 0
+            for it in items:
+                if it.faces:
+                    it.status, it.error = "error", f"{type(exc).__name__}: {exc}"
+            q = np.full(len(faces), np.nan, np.float32)
+        out, k = [], 0
         for it in items:
+            out.append((it, q[k : k + len(it.faces)]))
+            k += len(it.faces)
+        return out
+
+    def _rows(self, items: List[ImageFaces]) -> Iterator[ScoreRow]:
+        return self._rows_of(self.score_items(items))
+
+    def _rows_of(self, scored: Iterable[Tuple[ImageFaces, np.ndarray]]) -> Iterator[ScoreRow]:
+        for it, q in scored:
             if not it.faces:
                 yield ScoreRow(it.source, math.nan, it.status, -1, it.error)
                 continue
-            for f in it.faces:
-                qf = float(q[k])
-                k += 1
+            qs = self.calibration.to_score(q) if self.calibration is not None else np.full(len(q), np.nan)
+            err = it.error if it.status == "error" else ""
+            for f, qf, sf in zip(it.faces, q, qs):
+                qf = float(qf)
                 status = "error" if err else ("ok" if math.isfinite(qf) else "no_score")
                 yield ScoreRow(
                     it.source, qf, status, f.index, err, f.bbox, f.landmarks, f.det_score,
-                    f.embedding if self.keep_embeddings else None, float(qs[k - 1]),
+                    f.embedding if self.keep_embeddings else None, float(sf),
                 )
 
-    def score(self, sources: Iterable[Union[str, os.PathLike, bytes, np.ndarray]],
-              progress: Optional[Progress] = None, total: Optional[int] = None) -> Iterator[ScoreRow]:
-        """Score each source (path, bytes or BGR array); yields rows in input order."""
-        sources = list(sources) if total is None else sources
-        total = len(sources) if total is None else total  # type: ignore[arg-type]
-        # Pipelined: `workers` threads decode + detect + align a sliding window of images while one
-        # more thread scores the previous batch of faces (and embeds it when asked); onnxruntime releases
-        # the GIL, so the stages overlap and the slowest one sets the pace. Bounded queues (the window,
-        # at most two batches in flight) keep memory flat; rows still come out in input order.
+    def iter_scored(self, sources: Iterable[Union[str, os.PathLike, bytes, np.ndarray]],
+                    progress: Optional[Progress] = None,
+                    total: Optional[int] = None) -> Iterator[Tuple[ImageFaces, np.ndarray]]:
+        """The pipelined driver: ``(ImageFaces, per-face quality)`` per source, in input order.
+
+        ``workers`` threads decode + detect + align a sliding window of images while one more thread
+        scores the previous batch of faces (and embeds it when asked); onnxruntime releases the GIL,
+        so the stages overlap and the slowest one sets the pace. Bounded queues (the window, at most
+        two batches in flight) keep memory flat. Sources are read lazily (a generator is fine).
+        """
         window = max(2 * self.batch_size, 4 * self.workers)
         images: Deque[Future] = deque()
         batches: Deque[Future] = deque()
@@ -156,12 +170,20 @@ class QualityScorer:
                 n_faces += len(result.faces)
                 done += 1
                 if progress and (done % 64 == 0 or not images):
-                    progress(done, total)
+                    progress(done, total if total is not None else done + len(images))
                 if n_faces >= self.batch_size or not images:
-                    batches.append(scorer.submit(lambda items=pending: list(self._rows(items))))
+                    batches.append(scorer.submit(self.score_items, pending))
                     pending, n_faces = [], 0
                 while batches and (len(batches) > 2 or batches[0].done() or not images):
                     yield from batches.popleft().result()
+
+    def score(self, sources: Iterable[Union[str, os.PathLike, bytes, np.ndarray]],
+              progress: Optional[Progress] = None, total: Optional[int] = None) -> Iterator[ScoreRow]:
+        """Score each source (path, bytes or BGR array); yields rows in input order (:meth:`iter_scored`)."""
+        sources = list(sources) if total is None else sources
+        total = len(sources) if total is None else total  # type: ignore[arg-type]
+        for scored in self.iter_scored(sources, progress, total):
+            yield from self._rows_of([scored])
 
 
 _END = object()

@@ -22,12 +22,12 @@ Everything runs through the core's onnxruntime path (:class:`~fiqa_plugin.scorin
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -102,36 +102,16 @@ class FIQAModel(fomodels.Model):
 
     # --- lower-level -----------------------------------------------------------------------
     def score_images(self, args: Sequence[Any]) -> List[Tuple[ImageFaces, np.ndarray]]:
-        """``(ImageFaces, per-face quality)`` per input; never raises for a bad image."""
-        pipe = self.scorer.pipeline
+        """``(ImageFaces, per-face quality)`` per input, through the scorer's pipelined driver
+        (:meth:`~fiqa_plugin.scoring.QualityScorer.iter_scored`); never raises for a bad image."""
+        return list(self.scorer.iter_scored(_bgr(a) for a in args))
 
-        def one(a: Any) -> ImageFaces:
-            if isinstance(a, np.ndarray):
-                # FiftyOne hands RGB; the pipeline works in BGR.
-                bgr = a[..., ::-1] if a.ndim == 3 and a.shape[2] >= 3 else a
-                return pipe.process(np.ascontiguousarray(bgr[..., :3] if bgr.ndim == 3 else bgr))
-            return pipe.process(a)
 
-        args = list(args)
-        if self.scorer.workers > 1 and len(args) > 1:
-            with ThreadPoolExecutor(self.scorer.workers) as pool:
-                items = list(pool.map(one, args))
-        else:
-            items = [one(a) for a in args]
-        faces = [f for it in items for f in it.faces]
-        try:
-            q = self.scorer.score_faces(faces) if faces else np.zeros(0, np.float32)
-        except Exception as exc:  # a failing batch is reported on each sample, the job goes on
-            log.exception("quality method %s failed on a batch", self.method_name)
-            for it in items:
-                if it.faces:
-                    it.status, it.error = "error", f"{type(exc).__name__}: {exc}"
-            q = np.full(len(faces), np.nan, np.float32)
-        out, k = [], 0
-        for it in items:
-            out.append((it, q[k : k + len(it.faces)]))
-            k += len(it.faces)
-        return out
+def _bgr(a: Any) -> Any:
+    """FiftyOne hands RGB arrays; the pipeline works in BGR (paths and bytes pass through)."""
+    if isinstance(a, np.ndarray) and a.ndim == 3 and a.shape[2] >= 3:
+        return np.ascontiguousarray(a[..., 2::-1])
+    return a
 
 
 def _finite(x: float) -> Optional[float]:
@@ -284,15 +264,21 @@ def compute_quality(
     ids, paths = todo.values(["id", "filepath"])
     counts = {"total": total_all, "scored": 0, "failed": 0, "skipped": total_all - len(ids)}
     step = batch_size or model.batch_size
-    for i in range(0, len(ids), step):
-        bid, bpath = ids[i : i + step], paths[i : i + step]
-        recs = [_record(f, q, model.scorer.calibration) for f, q in model.score_images(bpath)]
-        write_records(ds, bid, recs, quality_field, faces_field, error_field)
-        ok = sum(r["quality"] is not None for r in recs)
-        counts["scored"] += ok
-        counts["failed"] += len(recs) - ok
-        if progress:
-            progress(counts["skipped"] + i + len(bid), total_all)
+    # One pipelined pass over every path (decoding and detection run ahead while a batch is written);
+    # results are still written and counted batch by batch, so a killed job keeps its finished batches.
+    scored = model.scorer.iter_scored(paths)
+    try:
+        for i in range(0, len(ids), step):
+            bid = ids[i : i + step]
+            recs = [_record(f, q, model.scorer.calibration) for f, q in itertools.islice(scored, len(bid))]
+            write_records(ds, bid, recs, quality_field, faces_field, error_field)
+            ok = sum(r["quality"] is not None for r in recs)
+            counts["scored"] += ok
+            counts["failed"] += len(recs) - ok
+            if progress:
+                progress(counts["skipped"] + i + len(bid), total_all)
+    finally:
+        scored.close()  # stops the driver's threads (all of its work is done unless a write failed)
     log.info("quality %s on %d samples: %s", model.method_name, total_all, counts)
     return counts
 
