@@ -6,9 +6,12 @@ Builds the corpus (nothing binary is committed: every file is made here from rea
 the shared folder, by seeded mutations and hand-made headers), runs it through the real CLI in a
 subprocess (``--mode aligned --method blur``: the decode path without detection, and ``--mode
 largest`` with the default method: the path users run), and prints: files per kind, statuses,
-rows lost (must be 0), the slowest file, peak RSS. Then the kill -9 matrix: each long job killed
-with SIGKILL at a few points and re-run, with rows/faces kept, redone and lost. Results and the
-command are in docs/reliability.md. ``tests/reliability/`` runs the same corpus with assertions.
+rows lost (must be 0), the slowest file, peak RSS. The same corpus goes through FiftyOne:
+``compute_quality`` (what the operators run) and FiftyOne's own ``apply_model``. Then the kill -9
+matrix: ``fiqa score``, ``fiqa label``, ``fiqa train`` (every architecture) and ``fiqa ensemble
+train`` killed with SIGKILL and re-run, with rows/faces/epochs kept, redone and lost. Results and
+the command are in docs/reliability.md. ``tests/reliability/``, ``tests/training/test_train_kill_cli.py``
+and ``tests/integrations/test_fiftyone_delegated_kill.py`` assert the same with real kills.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import json
 import os
 import random
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -310,6 +314,117 @@ def check_rows(entries: List[Entry], rows: List[dict]) -> dict:
     return problems
 
 
+_FIFTYONE = """
+import json, logging, os, resource, sys, time
+os.environ.update(FIFTYONE_DO_NOT_TRACK="true", FIFTYONE_DATABASE_DIR=sys.argv[3],
+                  FIFTYONE_DATABASE_VALIDATION="false", FIFTYONE_SHOW_PROGRESS_BARS="false")
+import fiftyone as fo
+import fiftyone.core.media as fom
+from fiqa_plugin.integrations.fiftyone import compute_quality, load_model
+how, batch = sys.argv[4], int(sys.argv[5])
+warned = []  # FiftyOne logs each sample or batch it skips (its own reader failed) as a warning
+
+
+class Warned(logging.Handler):
+    def emit(self, record):
+        if record.levelno >= logging.WARNING:
+            warned.append(record.getMessage().replace(chr(10), " ")[:160])
+
+
+logging.getLogger("fiftyone.core.models").addHandler(Warned())
+given = json.load(open(sys.argv[1]))
+paths = [p for p in given if fom.get_media_type(p) == fom.IMAGE]  # FiftyOne refuses other extensions
+ds = fo.Dataset()
+ds.add_samples([fo.Sample(filepath=p) for p in paths], progress=False)
+t = time.perf_counter()
+if how == "compute_quality":  # the operators' path: fiqa decodes each filepath itself
+    compute_quality(ds, "blur", quality_field="q", detect_faces=False, batch_size=batch)
+    qf, ef = "q", "q_error"
+else:  # FiftyOne's apply_model: FiftyOne reads each image (its own reader) and hands fiqa an array
+    ds.apply_model(load_model("blur", detect_faces=False, store_faces=True), label_field="q",
+                   batch_size=batch, progress=False)
+    qf, ef = "q_quality", "q_error"
+wall = time.perf_counter() - t
+q = ds.values(qf) if ds.has_sample_field(qf) else [None] * len(ds)
+e = ds.values(ef) if ds.has_sample_field(ef) else [None] * len(ds)
+fp = ds.values("filepath")
+json.dump({"not_typed_image": sorted(set(given) - set(paths)), "samples": len(q), "quality": sum(v is not None for v in q),
+           "error_text": sum(v is None and x is not None for v, x in zip(q, e)),
+           "nothing": [f for f, v, x in zip(fp, q, e) if v is None and x is None],
+           "warnings": warned, "wall_s": wall,
+           "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, open(sys.argv[2], "w"))
+ds.delete()
+"""
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # surrogates: bytes that were not UTF-8 in the file name
+        return False
+
+
+def _fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+#: (label, function, batch size): the operators' path, and FiftyOne's own apply_model batched and per sample.
+FIFTYONE_RUNS = [("compute_quality (operators), batches of 64", "compute_quality", 64),
+                 ("apply_model, batch_size=64", "apply_model", 64),
+                 ("apply_model, batch_size=1", "apply_model", 1)]
+
+
+def run_fiftyone(entries: List[Entry], work: Path) -> List[dict]:
+    """The corpus through ``compute_quality`` (what the operators run) and FiftyOne's ``apply_model``,
+    each in its own subprocess on a throw-away FiftyOne database. File names that are not valid
+    UTF-8 are left out (MongoDB stores only UTF-8), and FIFOs are left out of ``apply_model``:
+    FiftyOne's own reader opens them and waits for a writer forever (measured: the first run of this
+    benchmark hung there), before fiqa sees the file."""
+    paths = [p for p in expected_rows(entries) if _utf8(p)]
+    out = []
+    for label, how, batch in FIFTYONE_RUNS:
+        use = [p for p in paths if how == "compute_quality" or not _fifo(p)]
+        (work / "fo_paths.json").write_text(json.dumps(use))
+        res_path = work / f"fo_{how}_{batch}.json"
+        log_path = work / f"fo_{how}_{batch}.log"
+        t = time.perf_counter()
+        # output to a file, not a pipe: FiftyOne's database service inherits the descriptors and outlives the run
+        with open(log_path, "w") as log_fh:
+            try:
+                rc = subprocess.run([PYTHON, "-c", _FIFTYONE, str(work / "fo_paths.json"), str(res_path),
+                                     str(work / "fo_db"), how, str(batch)], cwd=str(REPO), stdout=log_fh,
+                                    stderr=subprocess.STDOUT, timeout=1800,
+                                    env=dict(os.environ, PYTHONWARNINGS="ignore")).returncode
+            except subprocess.TimeoutExpired:
+                rc = "timeout (1800 s)"
+        err = log_path.read_text(errors="replace")[-1500:]
+        info = json.loads(res_path.read_text()) if res_path.exists() else {}
+        out.append({"label": label, "rc": rc, "stderr": err, "given": len(use), "fifo_left_out": len(paths) - len(use),
+                    "non_utf8_left_out": len(expected_rows(entries)) - len(paths), "run_s": time.perf_counter() - t,
+                    **info})
+    return out
+
+
+def fiftyone_table(runs: List[dict], entries: List[Entry]) -> str:
+    kind_of = expected_rows(entries)
+    lines = ["| path | files given | samples (FiftyOne types the rest 'unknown' by extension) | quality "
+             "| error text | nothing written | by kind (nothing written) | FiftyOne warnings | wall s | peak RSS MiB |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for r in runs:
+        if "samples" not in r:
+            lines.append(f"| {r['label']} | {r['given']} | failed: exit {r['rc']} {r['stderr'][-200:]!r} ||||||||")
+            continue
+        kinds = collections.Counter(kind_of.get(p, "?") for p in r["nothing"])
+        lines.append(f"| {r['label']} | {r['given']} | {r['samples']} | {r['quality']} | {r['error_text']} | {len(r['nothing'])} | "
+                     f"{', '.join(f'{k} {n}' for k, n in kinds.most_common()) or '-'} | {len(r['warnings'])} | "
+                     f"{r['wall_s']:.1f} | {r['maxrss_mib']:.0f} |")
+    return "\n".join(lines)
+
+
 def corpus_table(entries: List[Entry], rows: List[dict]) -> str:
     kind_of = expected_rows(entries)
     by_kind: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -386,6 +501,7 @@ def kill_matrix(work: Path, n_images: int = 240) -> str:
         lines.append(f"| fiqa score ({n_images} LFW images) | {point} | {r['kept']} | "
                      f"{len(imgs) - r['kept']} | {lost} | {dup} |")
     lines += label_kill_rows(work / "label")
+    lines += train_kill_rows(work / "train")
     return "\n".join(lines)
 
 
@@ -428,6 +544,111 @@ def label_kill_rows(work: Path, n_images: int = 320) -> List[str]:
     return rows
 
 
+_PAUSE_AFTER_CHECKPOINT = """
+import sys, time
+from pathlib import Path
+from fiqa_plugin.training import checkpoint
+
+marker, after = Path(sys.argv[1]), int(sys.argv[2])
+real_save, calls = checkpoint.Checkpoint.save, []
+
+def save_then_wait(self, *a, **kw):
+    out = real_save(self, *a, **kw)
+    if self.path.name == checkpoint.CHECKPOINT:
+        calls.append(self.path)
+        if len(calls) == after:
+            marker.write_text(str(self.path))
+            time.sleep(600)  # held at a known point until SIGKILL
+    return out
+
+checkpoint.Checkpoint.save = save_then_wait
+from fiqa_plugin.cli.main import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _same_run(a: Path, b: Path) -> bool:
+    """Two run folders hold the same weights (every ``*.pt`` state), exported ONNX bytes and histories
+    (wall-clock ``seconds`` left out)."""
+    import torch
+
+    def states(path: Path) -> dict:
+        s = torch.load(path, weights_only=True)
+        return s["model"] if isinstance(s.get("model"), dict) else s  # a checkpoint's weights, or a state dict
+
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.suffix in (".pt", ".onnx") or p.name == "history.json")
+    for rel in files:
+        x, y = a / rel, b / rel
+        if not y.exists():
+            return False
+        if rel.suffix == ".onnx" and x.read_bytes() != y.read_bytes():
+            return False
+        if rel.suffix == ".pt":
+            sx, sy = states(x), states(y)
+            if sx.keys() != sy.keys() or not all(torch.equal(sx[k], sy[k]) for k in sx if torch.is_tensor(sx[k])):
+                return False
+        if rel.name == "history.json":
+            hx, hy = (json.loads(p.read_text())["history"] for p in (x, y))
+            if [{k: v for k, v in r.items() if k != "seconds"} for r in hx] != \
+                    [{k: v for k, v in r.items() if k != "seconds"} for r in hy]:
+                return False
+    return bool(files)
+
+
+def train_kill_rows(work: Path, identities: int = 4, per_identity: int = 6) -> List[str]:
+    """``fiqa train`` for every architecture and ``fiqa ensemble train``, SIGKILLed right after an epoch's
+    checkpoint (held there by a pause so the kill lands at a known point), the same command rerun, and
+    the run folder compared with one that was never killed."""
+    import shutil
+
+    from fiqa_plugin.paths import shared_dir
+
+    shutil.rmtree(work, ignore_errors=True)
+    root = shared_dir() / "data" / "celeba"
+    faces = work / "faces"
+    for name in sorted(os.listdir(root))[:identities]:
+        (faces / name).mkdir(parents=True)
+        for f in sorted(os.listdir(root / name))[:per_identity]:
+            (faces / name / f).symlink_to(root / name / f)
+    n = identities * per_identity
+    env = dict(os.environ, FIQA_CACHE=str(work / "cache"), PYTHONWARNINGS="ignore")
+    crop = ["--min-images", "2", "--degrade-copies", "1", "--val-fraction", "0.25", "--batch-size", "16"]
+    head = ["--degrade-copies", "1", "--degrade-profile", "v2", "--val-fraction", "0.25", "--tag", "t"]
+    jobs = [  # (name, argv without --out, checkpoints in all, kill after checkpoint)
+        ("fiqa train --arch tinyfqnet", ["train", str(faces), "--arch", "tinyfqnet", "--epochs", "3", *crop], 3, 2),
+        ("fiqa train --arch mobilenetv2", ["train", str(faces), "--arch", "mobilenetv2", "--t", "2", "--w", "0.25",
+                                           "--head", "64", "--epochs", "3", *crop], 3, 2),
+        ("fiqa train --arch sdd-regressor", ["train", str(faces), "--arch", "sdd-regressor", "--epochs", "3",
+                                             "--batch-size", "16", *head], 3, 2),
+        ("fiqa train --arch embedding-head", ["train", str(faces), "--arch", "embedding-head", "--epochs", "3",
+                                              "--batch-size", "8", *head], 3, 2),
+        ("fiqa ensemble train (2 members)", ["ensemble", "train", str(faces), "--epochs", "2", "--batch-size", "16",
+                                             "--degrade-copies", "1", "--val-fraction", "0.25"], 4, 3),
+    ]
+    rows = []
+    for name, argv, total, after in jobs:
+        slug = name.split()[-1] if "--arch" in name else "ensemble"
+        full, killed, marker = work / f"{slug}_full", work / f"{slug}_killed", work / f"{slug}.marker"
+        cli = [PYTHON, "-m", "fiqa_plugin.cli.main"]
+        subprocess.run(cli + argv + ["--out", str(full)], cwd=str(REPO), env=env, check=True, capture_output=True)
+        proc = subprocess.Popen([PYTHON, "-c", _PAUSE_AFTER_CHECKPOINT, str(marker), str(after), *argv, "--out",
+                                 str(killed)], cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while proc.poll() is None and not marker.exists():
+            time.sleep(0.05)
+        was_running = proc.poll() is None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kept = after if was_running else total
+        again = subprocess.run(cli + argv + ["--out", str(killed)], cwd=str(REPO), env=env, capture_output=True, text=True)
+        same = again.returncode == 0 and _same_run(full, killed)
+        unit = "member-epoch" if slug == "ensemble" else "epoch"
+        plural = lambda k: f"{k} {unit}{'' if k == 1 else 's'}"
+        rows.append(f"| {name} ({n} CelebA faces) | after checkpoint {after} of {total} | {plural(kept)} | "
+                    f"{plural(total - kept)} | {0 if same else 'see run'} | 0 (weights, ONNX and history identical "
+                    f"to an unkilled run: {same}) |")
+    return rows
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=None, help="work folder (default: a temporary one)")
@@ -447,6 +668,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(corpus_table(entries, res["rows"]))
         statuses = collections.Counter(r["status"] for r in res["rows"])
         print("statuses:", dict(statuses.most_common()))
+    fo_runs = run_fiftyone(entries, work)
+    print(f"\n### FiftyOne (blur, detect_faces=False; {fo_runs[0]['non_utf8_left_out']} non-UTF-8 names left out; "
+          f"{fo_runs[1]['fifo_left_out']} FIFOs left out of apply_model)")
+    print(fiftyone_table(fo_runs, entries))
+    for r in fo_runs:
+        if r.get("warnings"):
+            print(f"{r['label']}: first FiftyOne warning: {r['warnings'][0]!r}")
     print("\nslowest decodes (CPU s, kind, file, status):")
     for row in slowest_files(entries):
         print(f"  {row[0]:.2f}  {row[1]}  {row[2]!r}  {row[3]}")
