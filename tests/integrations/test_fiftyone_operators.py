@@ -13,7 +13,8 @@ def test_plugin_is_discovered():
     assert URI in names
     ops = {o.uri for o in foo.list_operators() if o.plugin_name == URI}
     expected = {"compute_face_quality", "generate_pseudo_labels", "train_quality_model", "evaluate_edc",
-                "select_by_face_quality", "select_best_faces_per_group", "export_quality_model"}
+                "select_by_face_quality", "select_best_faces_per_group", "export_quality_model",
+                "face_quality_panel"}  # the panel is listed with the operators
     assert {f"{URI}/{n}" for n in expected} == ops
 
 
