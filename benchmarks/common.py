@@ -369,6 +369,19 @@ def score_methods(fc: FaceCache, lfw: LFWSet, names: Sequence[str], show: bool =
         store = _Store(cache_root() / f"q_{_safe(name)}.npz", method_key(m, name, extra + fc.key))
         todo = store.missing(fc.rel)
         pending.append((name, m, store, np.array([pos[r] for r in todo], np.int64)))
+    for k, (name, m, store, todo) in enumerate(pending):
+        head = _embedding_head(m) if len(todo) else None
+        if head is not None:
+            # a head on the recognizer's embedding alone: feed it the cached embeddings (same numbers as the
+            # composed graph, without a second recognizer pass; tests/quality pins the equivalence)
+            build_embeddings(fc, QUALITY_RECOGNIZER, show)
+            normed, norms, _ = fc.embeddings[QUALITY_RECOGNIZER]
+            q = np.full(len(todo), -np.inf, np.float32)
+            ok = fc.ok[todo]
+            q[ok] = head(normed[todo[ok]] * norms[todo[ok], None])
+            store.add([fc.rel[i] for i in todo], {"q": q})
+            store.save()
+            pending[k] = (name, m, store, todo[:0])
     work = [p for p in pending if len(p[3])]
     if work:
         # One pass over the images: faces are rebuilt from the cache; regions need a decode.
@@ -405,6 +418,33 @@ def score_methods(fc: FaceCache, lfw: LFWSet, names: Sequence[str], show: bool =
             q[bad] = -np.inf
         scores[name] = q
     return scores, skipped
+
+
+def _embedding_head(method) -> Optional[Callable[[np.ndarray], np.ndarray]]:
+    """For a model composed with :data:`QUALITY_RECOGNIZER` whose only input is that recognizer's embedding
+    output: raw embeddings → its scores (the head's ONNX file alone). ``None`` for every other method."""
+    cfg = getattr(method, "config", None)
+    comp = getattr(cfg, "compose", None)
+    if not comp or comp.get("recognizer") != QUALITY_RECOGNIZER or len(comp.get("inputs", {})) != 1:
+        return None
+    import onnx
+
+    from fiqa_plugin.onnx_session import make_session
+    from fiqa_plugin.quality.compose import recognizer_path
+
+    rec = onnx.load(recognizer_path(QUALITY_RECOGNIZER, comp.get("recognizer_file")), load_external_data=False)
+    (head_in, tensor), = comp["inputs"].items()
+    if tensor != rec.graph.output[0].name:
+        return None
+    sess = make_session(str(cfg.model_path), threads=1)
+    sign = 1.0 if cfg.higher_is_better else -1.0
+
+    def run(raw: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(raw, np.float32)
+        return sign * np.concatenate([sess.run(None, {head_in: x[s : s + 4096]})[0].reshape(-1)
+                                      for s in range(0, len(x), 4096)]).astype(np.float32)
+
+    return run
 
 
 def random_scores(fc: FaceCache, seed: int) -> np.ndarray:
