@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Dict
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import validation as V  # noqa: E402
+import validation as V
 
 log = logging.getLogger("fiqa.benchmarks")
 RECOGNIZERS = ("buffalo_sc", "mobilefacenet-128d")

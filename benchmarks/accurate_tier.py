@@ -23,10 +23,9 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import accurate_features as AF  # noqa: E402
-import common as C  # noqa: E402
-import validation as V  # noqa: E402
+import accurate_features as AF
+from fiqa_plugin.evaluation import harness as C
+import validation as V
 
 log = logging.getLogger("fiqa.benchmarks")
 SHORT = {"buffalo_sc": "bsc", "mobilefacenet-128d": "mfn"}

@@ -35,13 +35,12 @@ import os
 import resource
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common as C  # noqa: E402  (benchmarks/ is not a package)
+from fiqa_plugin.evaluation import harness as C
+from fiqa_plugin.progress import iter_progress
 
 FMR, LIMIT = 1e-3, 0.2
 
@@ -147,7 +146,7 @@ def main(argv=None) -> int:
            for k in names}
     ref = {"letterbox at 320×320 vs 640×640": [], "letterbox 640×640 on the image shifted by 1 px": []}
     t0 = time.perf_counter()
-    for j, i in enumerate(C.progress(used, n, "detect+align (both)")):
+    for j, i in enumerate(iter_progress(used, n, "detect+align (both)")):
         bgr = decode_image(lfw_all.root / lfw_all.rel[i]).bgr
         for k, p in pipes.items():
             f = p.faces_from_array(bgr)

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tinyfqnet_speed import faces_per_s, real_crops  # noqa: E402  (benchmarks/ is not a package)
+from tinyfqnet_speed import faces_per_s, real_crops
 
 
 def cost_table(views, size: int) -> str:

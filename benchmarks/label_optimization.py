@@ -7,7 +7,7 @@ optimised labels, judged by the labelling recognizer (buffalo_sc) and an indepen
 
 For each base method ``B``:
 
-* **baseline**: ``B``'s LFW scores (``benchmarks/common.py`` caches);
+* **baseline**: ``B``'s LFW scores (``fiqa_plugin/evaluation/harness.py`` caches);
 * **optimised θ (LFW, transductive)**: ``B``'s LFW scores refined by ``optimize_scores`` with the
   buffalo_sc embeddings and the LFW identities of the 7,701 benchmark images. This uses the test
   identities, so it is an upper reference, not a deployable method;
@@ -35,8 +35,8 @@ from typing import Dict
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common as C  # noqa: E402
+from fiqa_plugin.evaluation import harness as C
+from fiqa_plugin.progress import iter_progress
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "sdd_and_optimization.md"
@@ -60,7 +60,7 @@ def lfw_cut_features(fc: C.FaceCache, show: bool = True):
         rows = np.array([pos[r] for r in todo])
         feats = None
         ok = np.flatnonzero(fc.ok[rows])
-        bar = C.progress(None, len(ok), "LFW cut features", show) if show else None
+        bar = iter_progress(None, len(ok), "LFW cut features", show) if show else None
         f, _ = prefix_features(path, split, fc.crops[rows[ok]], threads=1,
                                progress=(lambda d, t: bar.update(d - bar.n)) if bar is not None else None)
         feats = np.zeros((len(todo),) + f.shape[1:], np.float16)
@@ -117,7 +117,7 @@ def celeba_base_scores(names, fs_clean_crops, faces_paths, feature_set, sdd_run,
         else:  # pose needs the detector's landmarks: detect again (the faces cache keeps only crops)
             pipe = FacePipeline.from_pack("buffalo_sc", mode="largest")
             q = np.full(n, np.nan)
-            for i, path in enumerate(C.progress(faces_paths, n, f"CelebA {name}", show)):
+            for i, path in enumerate(iter_progress(faces_paths, n, f"CelebA {name}", show)):
                 r = pipe.process(path)
                 if r.ok:
                     q[i] = float(m.score_faces([r.faces[0]])[0])

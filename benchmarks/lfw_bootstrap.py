@@ -23,8 +23,8 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common as C  # noqa: E402  (benchmarks/ is not a package)
+from fiqa_plugin.evaluation import harness as C
+from fiqa_plugin.progress import iter_progress
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "lfw_benchmark.md"
@@ -50,7 +50,7 @@ def bootstrap_paucs(sim: np.ndarray, genuine: np.ndarray, pair_qs: Dict[str, np.
     rng = np.random.default_rng(seed)
     gen, imp = np.flatnonzero(genuine), np.flatnonzero(~genuine)
     out = {lim: {m: np.empty(resamples) for m in pair_qs} for lim in limits}
-    for r in C.progress(range(resamples), total=resamples, desc="resamples", enable=show, unit="rs"):
+    for r in iter_progress(range(resamples), total=resamples, desc="resamples", enable=show, unit="rs"):
         gi, ii = rng.choice(gen, gen.size), rng.choice(imp, imp.size)
         t = threshold_at_fmr(sim[ii], fmr)
         # the impostors only fix the threshold; the EDC needs the genuine pairs alone once it is fixed

@@ -9,7 +9,7 @@ faces; pair quality = min of the two images' qualities; the EDC (threshold fixed
 over all impostor pairs, FNMR over the remaining genuine pairs) is computed with two recognizers:
 ``buffalo_sc`` (the recognizer tinyFQnet's labels come from) and ``mobilefacenet-128d`` (an
 independent one: the cross-model check). Detection failures get the lowest quality under every
-method and similarity -1 (see ``benchmarks/common.py``). Faces, embeddings and scores are cached
+method and similarity -1 (see ``fiqa_plugin/evaluation/harness.py``). Faces, embeddings and scores are cached
 under ``$FIQA_CACHE/lfw/`` (default ``~/.cache/fiqa/lfw``), so reruns take seconds.
 
 Prints one markdown table per recognizer and writes EDC plots to ``--out``; ``--docs`` also writes
@@ -24,8 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common as C  # noqa: E402  (benchmarks/ is not a package)
+from fiqa_plugin.evaluation import harness as C
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "lfw_benchmark.md"
@@ -34,7 +33,7 @@ FIGURES = REPO / "docs" / "figures"
 
 FAILURE_NOTES = """\
 **Detection failures.** {n_fail} of {n_img} images had no detected face ({fail_list}). Following
-the choice documented in `benchmarks/common.py`, a failed image gets the lowest quality under
+the choice documented in `fiqa_plugin/evaluation/harness.py`, a failed image gets the lowest quality under
 every method (so its pairs are discarded first by all methods alike) and a pair containing it
 gets similarity −1 (a certain non-match). {n_fail_pairs} pairs contain such an image, {n_fail_gen} of
 them genuine: these are {n_fail_gen} of the {n_fnm} false non-matches of `buffalo_sc` at FMR=1e-3

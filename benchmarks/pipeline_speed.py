@@ -32,8 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common as C  # noqa: E402  (benchmarks/ is not a package)
+from fiqa_plugin.evaluation import harness as C
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -84,7 +83,7 @@ def main(argv=None) -> int:
     rows.append(("detection + alignment (SCRFD-500M, largest face, decode included)", f"{len(imgs)} images",
                  n_faces[0] / t, "faces/s"))
 
-    # 2. recognizer, batch 64, on cached aligned crops (detected once, see benchmarks/common.py).
+    # 2. recognizer, batch 64, on cached aligned crops (detected once, see fiqa_plugin/evaluation/harness.py).
     sub = C.LFWSet(lfw.root, lfw.rel[: max(args.aligned, 64)], lfw.pairs[:0], lfw.genuine[:0], lfw.fold[:0])
     fc = C.build_faces(sub, pipeline=pipe)
     crops = fc.crops[fc.ok]

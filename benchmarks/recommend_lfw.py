@@ -3,19 +3,17 @@
     python benchmarks/recommend_lfw.py [--method mbv2_t1_w025_h256] [--recognizer buffalo_sc] [--fmr 1e-3 1e-2]
 
 Faces, embeddings and scores come from the LFW cache of ``benchmarks/lfw_edc.py`` (built on first use,
-see ``benchmarks/common.py``); an image without a detected face has the lowest quality and no calibrated
+see ``fiqa_plugin/evaluation/harness.py``); an image without a detected face has the lowest quality and no calibrated
 score. Prints, per target FMR, :func:`fiqa_plugin.evaluation.recommend.recommendations_markdown`.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common as C  # noqa: E402  (benchmarks/ is not a package)
+from fiqa_plugin.evaluation import harness as C
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,7 @@ shipped model's schedule shortened to ``--epochs``; only the ablated knob change
 re-evaluated). Columns: trainable parameters and multiply-adds (``count_parameters`` /
 ``count_macs``), held-out SRCC / PLCC (all held-out samples and clean ones only) and held-out EDC
 pAUC (last epoch), and the LFW pAUC (FMR=1e-3, discard [0, 0.2]) of the torch model on the LFW
-benchmark's cached aligned faces (``benchmarks/common.py``; run ``benchmarks/lfw_edc.py`` once
+benchmark's cached aligned faces (``fiqa_plugin/evaluation/harness.py``; run ``benchmarks/lfw_edc.py`` once
 first) with ``buffalo_sc`` and the cross-model ``mobilefacenet-128d``. ``--docs`` writes the table
 into ``docs/tinyfqnet.md``.
 """
@@ -26,8 +26,7 @@ from typing import Dict, List
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common as C  # noqa: E402  (benchmarks/ is not a package)
+from fiqa_plugin.evaluation import harness as C
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "tinyfqnet.md"

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common as C  # noqa: E402  (benchmarks/ is not a package)
+from fiqa_plugin.evaluation import harness as C
 
 
 def cached_quality(fc, name: str) -> np.ndarray:

@@ -33,9 +33,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common as C  # noqa: E402  (benchmarks/ is not a package)
-import lfw_bootstrap as B  # noqa: E402
+from fiqa_plugin.evaluation import harness as C
+import lfw_bootstrap as B
 
 REPO = Path(__file__).resolve().parent.parent
 PROTOCOL = REPO / "benchmarks" / "protocols" / "celeba_val_identities.txt"

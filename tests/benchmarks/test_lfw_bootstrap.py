@@ -1,22 +1,9 @@
 """benchmarks/lfw_bootstrap.py: paired bootstrap of pAUC on synthetic pairs with a known answer."""
 from __future__ import annotations
 
-import importlib.util
-
+import lfw_bootstrap as B
 import numpy as np
 import pytest
-
-from fiqa_plugin.paths import REPO_DIR
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("fiqa_benchmarks_lfw_bootstrap", REPO_DIR / "benchmarks" / "lfw_bootstrap.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-B = _load()
 
 
 @pytest.fixture(scope="module")

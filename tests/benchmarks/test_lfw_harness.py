@@ -1,26 +1,10 @@
-"""The LFW benchmark harness (benchmarks/common.py) on a small real subset of LFW pairs."""
+"""The benchmark harness (fiqa_plugin/evaluation/harness.py) on a small real subset of LFW pairs."""
 from __future__ import annotations
-
-import importlib.util
-import sys
 
 import numpy as np
 import pytest
 
-from fiqa_plugin.paths import REPO_DIR
-
-
-def _load_common():
-    name = "fiqa_benchmarks_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO_DIR / "benchmarks" / "common.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-C = _load_common()
+from fiqa_plugin.evaluation import harness as C
 
 
 @pytest.fixture(scope="module")

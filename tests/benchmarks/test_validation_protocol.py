@@ -1,24 +1,9 @@
 """benchmarks/validation.py: the committed CelebA validation protocol has the promised identities and pairs."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
-
-from fiqa_plugin.paths import REPO_DIR
-
-
-def _load():
-    sys.path.insert(0, str(REPO_DIR / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("fiqa_benchmarks_validation", REPO_DIR / "benchmarks" / "validation.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-V = _load()
+import validation as V
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,11 @@
-"""The reliability benchmark module (corpus builder, CLI runner) loaded once for these tests."""
+"""The reliability benchmark module (corpus builder, CLI runner) for these tests."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
-
-from fiqa_plugin.paths import REPO_DIR
 
 
 @pytest.fixture(scope="session")
 def rel():
-    name = "fiqa_benchmarks_reliability"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO_DIR / "benchmarks" / "reliability.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod  # dataclasses look their module up
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    import reliability  # benchmarks/reliability.py (pytest's pythonpath)
+
+    return reliability

@@ -1,4 +1,9 @@
-"""Shared helpers for the benchmarks: the LFW face/embedding/score cache and EDC method scoring.
+"""The benchmark harness: a pairs set's per-image face/embedding/score caches and EDC per quality method.
+
+Every LFW number in the docs comes through here (``benchmarks/lfw_edc.py``, ``lfw_bootstrap.py`` and
+the others), and so do the CelebA validation protocol's (``benchmarks/validation.py``, via
+:func:`using_cache`). It lives in the package, not beside the scripts, so benchmarks and tests import
+it like any module.
 
 Everything per image is cached under ``fiqa_plugin.paths.cache_dir()/lfw/`` keyed by the image's
 path relative to the LFW ``images`` folder, so a subset run and the full run share work and a rerun
@@ -27,11 +32,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-log = logging.getLogger("fiqa.benchmarks")
+from ..progress import iter_progress
+
+log = logging.getLogger(__name__)
 
 #: Registered quality methods the benchmark cannot run without user input.
 SKIP_METHODS = {"onnx"}
@@ -66,15 +73,6 @@ def _digest(*parts: str) -> str:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-
-def progress(iterable: Iterable, total: Optional[int] = None, desc: str = "", enable: bool = True, unit: str = "img"):
-    """A tqdm bar (on stderr) when enabled, else the plain iterable."""
-    if not enable:
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False)
 
 
 def update_doc_section(path: os.PathLike | str, key: str, text: str, header: str = "") -> Path:
@@ -232,7 +230,7 @@ def build_faces(lfw: LFWSet, pipeline=None, show: bool = True) -> FaceCache:
         out = dict(status=np.empty(n, dtype="<U16"), crops=np.zeros((n, 112, 112, 3), np.uint8),
                    det_score=np.full(n, np.nan, np.float32), landmarks=np.zeros((n, 5, 2), np.float32),
                    bbox=np.zeros((n, 4), np.float32))
-        for i, r in enumerate(progress(todo, n, "detect+align", show)):
+        for i, r in enumerate(iter_progress(todo, n, "detect+align", show)):
             res = pipe.process(lfw.root / r)
             out["status"][i] = res.status
             if res.ok:
@@ -266,7 +264,7 @@ def build_embeddings(fc: FaceCache, name: str, show: bool = True, batch: int = 6
         norms = np.zeros(len(todo), np.float32)
         ok = np.flatnonzero(fc.ok[rows])
         step = batch
-        for s in progress(range(0, len(ok), step), -(-len(ok) // step), f"embed {name}", show, "batch"):
+        for s in iter_progress(range(0, len(ok), step), -(-len(ok) // step), f"embed {name}", show, "batch"):
             sel = ok[s : s + step]
             e = rec.embed(fc.crops[rows[sel]])
             normed[sel], norms[sel] = e.normed, e.norms
@@ -391,7 +389,7 @@ def score_methods(fc: FaceCache, lfw: LFWSet, names: Sequence[str], show: bool =
         need_emb = any("embedding" in m.requires for _, m, _, _ in work)
         emb = fc.embeddings.get(QUALITY_RECOGNIZER) if need_emb else None
         results = {name: {} for name, _, _, _ in work}
-        for s in progress(range(0, len(rows), CHUNK), -(-len(rows) // CHUNK), "quality methods", show, "chunk"):
+        for s in iter_progress(range(0, len(rows), CHUNK), -(-len(rows) // CHUNK), "quality methods", show, "chunk"):
             sel = rows[s : s + CHUNK]
             # A set without source images (pre-aligned crops, root None) scores the crop instead.
             regions = _regions(lfw.root, [fc.rel[i] for i in sel], fc.bbox[sel]) if need_region and lfw.root \
