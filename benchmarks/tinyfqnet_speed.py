@@ -1,12 +1,14 @@
 """Speed of the shipped tinyFQnet against the buffalo_sc recognizer on pre-aligned crops.
 
-    python benchmarks/tinyfqnet_speed.py [--model tinyfqnet] [--threads 2] [--batch 256]
+    python benchmarks/tinyfqnet_speed.py [--model tinyfqnet] [--threads 2] [--batch 256] [--compare lightqnet]
 
 Both run with onnxruntime on the same in-memory 112×112 aligned crops (real LFW faces
 through detection + alignment, tiled), ``--threads`` intra-op threads, batches of
 ``--batch``; tinyFQnet's time includes its 112→64 resize and normalisation. Peak memory is
 the max RSS of a fresh child process that loads only tinyFQnet and scores ``--stream``
-faces batch by batch. Prints a markdown table.
+faces batch by batch. ``--compare NAME`` times another quality method in the same interleaved rounds
+(same crops, threads and batches; e.g. the LightQNet baseline) and prints the speed ratio. Prints a
+markdown table.
 """
 from __future__ import annotations
 
@@ -84,6 +86,7 @@ def main() -> None:
     ap.add_argument("--rec-faces", type=int, default=1024, help="faces timed for the recognizer")
     ap.add_argument("--stream", type=int, default=10000, help="faces streamed for the memory measurement")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats (medians reported)")
+    ap.add_argument("--compare", default=None, help="another quality method timed in the same rounds (e.g. lightqnet)")
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.memory_child:
@@ -96,10 +99,13 @@ def main() -> None:
     q = QUALITY_METHODS.create(a.model, threads=a.threads, batch_size=a.batch)
     rec = RECOGNIZERS.create("buffalo_sc", threads=a.threads, batch_size=a.batch)
     # Interleaved repeats, medians: the machine is shared, so a single timing can catch a busy moment.
-    q_runs, r_runs = [], []
+    other = QUALITY_METHODS.create(a.compare, threads=a.threads, batch_size=a.batch) if a.compare else None
+    q_runs, r_runs, o_runs = [], [], []
     for _ in range(a.repeats):
         q_runs.append(faces_per_s(q.score_crops, crops, a.faces, a.batch))
         r_runs.append(faces_per_s(rec.embed, crops, a.rec_faces, a.batch))
+        if other is not None:
+            o_runs.append(faces_per_s(other.score_crops, crops, a.rec_faces, a.batch))
     q_fps, r_fps = float(np.median(q_runs)), float(np.median(r_runs))
     tmp = tempfile.NamedTemporaryFile(suffix=".npy", delete=False)
     np.save(tmp, crops)
@@ -113,7 +119,12 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| {q.name} | {q_fps:,.0f} | {runs(q_runs)} | {a.faces} |")
     print(f"| buffalo_sc recognizer (w600k_mbf) | {r_fps:,.0f} | {runs(r_runs)} | {a.rec_faces} |")
+    if other is not None:
+        o_fps = float(np.median(o_runs))
+        print(f"| {other.name} | {o_fps:,.0f} | {runs(o_runs)} | {a.rec_faces} |")
     print(f"\nratio {q.name} / recognizer: {q_fps / r_fps:.1f}x")
+    if other is not None:
+        print(f"ratio {q.name} / {other.name}: {q_fps / o_fps:.1f}x (same run, interleaved rounds)")
     print(f"peak RSS scoring {mem['faces']} faces streamed (fresh process, {q.name} only): "
           f"{mem['peak_rss_mb']:.0f} MB (of which {mem['before_scoring_mb']:.0f} MB before scoring began)")
 
