@@ -62,6 +62,7 @@ class EvaluateEDC(foo.Operator):
         outputs = types.Object()
         outputs.str("eval_key", label="Saved as run (the Face quality panel shows every run)")
         outputs.int("pairs", label="Pairs")
+        outputs.int("genuine", label="Genuine pairs")
         figure = res.get("figure") or {}
         outputs.plot("edc", label="EDC", data=figure.get("data") or [], layout=figure.get("layout") or {},
                      config={"displayModeBar": False})

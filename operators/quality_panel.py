@@ -94,8 +94,9 @@ class FaceQualityPanel(foo.Panel):
         edc = pd.edc_display(pd.edc_runs(ctx.dataset))
         ctx.panel.data.set({"edc_plot": edc["figure"]["data"], "pauc": edc["pauc"],
                             "recommendations": edc["recommendations"]})
+        runs = {r["run"]: f"`{r['run']}` ({r['field']}, {r['pairs']} pairs)" for r in edc["pauc"]}
         s.set({"controls": c, "fields": fields, "faces_fields": faces, "identity_fields": ids,
-               "edc_layout": edc["figure"]["layout"],
+               "edc_layout": edc["figure"]["layout"], "edc_runs": "; ".join(runs.values()),
                "pauc_columns": list(dict.fromkeys(k for r in edc["pauc"] for k in r)),
                "has_edc": bool(edc["pauc"]), "has_recommendations": bool(edc["recommendations"])})
         if not c["field"]:
@@ -190,7 +191,8 @@ class FaceQualityPanel(foo.Panel):
                 table.add_column(key, label=key)
             panel.list("identities", types.Object(), view=table)
 
-        panel.md("**Error versus discard (EDC)** of every stored run", name="edc_title")
+        panel.md("**Error versus discard (EDC)** of every stored run" + (f": {s.edc_runs}" if s.has_edc else ""),
+                 name="edc_title")
         if s.has_edc:
             panel.plot("edc_plot", layout=s.edc_layout, config={"displayModeBar": False})
             panel.list("pauc", types.Object(), view=pauc_table(s.pauc_columns or []))
@@ -205,10 +207,10 @@ class FaceQualityPanel(foo.Panel):
 
 
 def pauc_table(keys) -> types.TableView:
-    """Columns of :func:`fiqa_plugin.integrations.fiftyone_panel_data.pauc_rows` (``keys``: the rows' keys)."""
+    """Columns of :func:`fiqa_plugin.integrations.fiftyone_panel_data.pauc_rows` (``keys``: the rows' keys),
+    without its field and pairs (written above the table): narrow enough for a panel beside the grid."""
     table = types.TableView()
-    for key, label in (("run", "run"), ("field", "field"), ("pairs", "pairs"), ("fmr", "FMR"),
-                       ("fnmr0", "FNMR, no discard")):
+    for key, label in (("run", "run"), ("fmr", "FMR"), ("fnmr0", "FNMR, no discard")):
         table.add_column(key, label=label)
     for key in (k for k in keys if k.startswith(("pauc_", "erc_"))):
         kind, lim = key.split("_", 1)

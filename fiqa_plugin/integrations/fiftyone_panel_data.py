@@ -31,6 +31,8 @@ Samples = fo.core.collections.SampleCollection
 SCORE_RANGE = (0.0, 100.0)
 #: Line styles telling target FMRs apart when every run has its own colour.
 DASHES = ("solid", "dash", "dot", "dashdot")
+#: one colour per run (Plotly's default sequence), so the line styles of one run share it
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def _float_fields(samples: Samples) -> List[str]:
@@ -214,18 +216,21 @@ def edc_figure(reports: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     (quality field), a line style per target FMR; names carry the pAUC at the first discard limit."""
     data = []
     limit = 0.0
-    for key, rep in reports.items():
+    for r, (key, rep) in enumerate(reports.items()):
         for k, (fmr, e) in enumerate(rep["edc"].items()):
             lim = next(iter(e["pauc"]))
             limit = max(limit, float(lim))
             x, y = _steps(e["curve"]["discard_fractions"], e["curve"]["fnmr"])
-            data.append({"type": "scatter", "mode": "lines", "line": {"shape": "hv", "dash": DASHES[k % len(DASHES)]},
+            data.append({"type": "scatter", "mode": "lines", "line": {"shape": "hv", "dash": DASHES[k % len(DASHES)],
+                                                       "color": COLORS[r % len(COLORS)]},
                          "legendgroup": key, "name": f"{rep.get('quality_field', key)} [{key}] FMR {fmr}: "
                                                      f"pAUC@{lim} {e['pauc'][lim]:.4f}", "x": x, "y": y})
     layout = {"xaxis": {"title": {"text": "fraction of genuine pairs discarded (lowest quality first)"},
                         "range": [0, min(1.0, 2 * limit) if limit else 1.0]},
               "yaxis": {"title": {"text": "FNMR"}, "rangemode": "tozero"},
-              "legend": {"orientation": "h", "y": -0.25}, "margin": {"t": 20}, "height": 420}
+              # the App's plots hide the legend unless asked; below the axis, one entry per line
+              "showlegend": True, "legend": {"orientation": "v", "x": 0, "xanchor": "left", "y": -0.18, "yanchor": "top"},
+              "margin": {"t": 20, "b": 60 + 22 * len(data)}, "height": 360 + 22 * len(data)}
     return {"data": data, "layout": layout}
 
 
