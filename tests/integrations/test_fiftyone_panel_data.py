@@ -98,6 +98,11 @@ def test_edc_runs_one_figure_and_tables(scored):
         at = np.searchsorted(np.array(tr["x"]), x, side="right") - 1
         assert np.array_equal(np.array(tr["y"])[at], y)
         assert tr["x"][0] == x[0] and tr["x"][-1] == x[-1]
+    # a colour per run, a line style per target FMR, and a legend (the App hides it unless asked)
+    colours = [tr["line"]["color"] for tr in fig["data"]]
+    assert colours[0] == colours[1] != colours[2] == colours[3]
+    assert [tr["line"]["dash"] for tr in fig["data"]] == ["solid", "dash"] * 2
+    assert fig["layout"]["showlegend"] is True
     rows = pd.pauc_rows(reports)
     assert len(rows) == 4
     r = rows[0]
