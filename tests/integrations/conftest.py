@@ -8,7 +8,10 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +92,27 @@ def lfw_people(shared) -> list:
         assert len(files) == 8, f"LFW images of {name} missing under {root}: restore shared/data/lfw"
         out += [(str(f), name) for f in files]
     return out
+
+
+def _run_delegated(svc, op_id: str, worker: subprocess.Popen, timeout: float = 240):
+    """Wait until the queued op ``op_id`` completes (or fails) in ``worker``, a ``fiftyone delegated
+    launch`` process started in its own session; then stop the worker. The op's final document."""
+    try:
+        t = time.monotonic()
+        while svc.get(op_id).run_state not in ("completed", "failed") and time.monotonic() - t < timeout:
+            assert worker.poll() is None, f"worker exited early:\n{worker.stdout.read()[-3000:]}"
+            time.sleep(0.5)
+    finally:
+        os.killpg(worker.pid, signal.SIGINT)  # the service's own way out (KeyboardInterrupt)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    return svc.get(op_id)
+
+
+@pytest.fixture
+def run_delegated():
+    """:func:`_run_delegated`: run a queued delegated op to completion in a given worker process."""
+    return _run_delegated

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import fiftyone as fo
 import fiftyone.operators as foo
@@ -67,22 +66,9 @@ def _kill_at_marker(worker: subprocess.Popen, marker: Path, timeout: float = 240
     worker.wait()
 
 
-def _finish(svc, op_id, timeout: float = 240):
+def _finish(run_delegated, svc, op_id):
     """Run the queued op ``op_id`` in a fresh worker until it completes; its result."""
-    worker = _worker(Path(os.devnull), 0)
-    try:
-        t = time.monotonic()
-        while svc.get(op_id).run_state not in ("completed", "failed") and time.monotonic() - t < timeout:
-            assert worker.poll() is None, f"worker exited early:\n{worker.stdout.read()[-3000:]}"
-            time.sleep(0.5)
-    finally:
-        os.killpg(worker.pid, signal.SIGINT)  # the service's own way out (KeyboardInterrupt)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
-    done = svc.get(op_id)
+    done = run_delegated(svc, op_id, _worker(Path(os.devnull), 0))
     assert done.run_state == "completed", f"{done.run_state}: {done.result}"
     return done.result.result
 
@@ -103,7 +89,7 @@ def _plain(v):
     return v
 
 
-def test_compute_quality_worker_killed_between_fields(make_dataset, lfw20, bad_files, tmp_path):
+def test_compute_quality_worker_killed_between_fields(make_dataset, lfw20, bad_files, tmp_path, run_delegated):
     paths = lfw20[:4] + bad_files[:1] + lfw20[4:10]  # 11 samples, batches of 4; the corrupt file in batch 2
     params = {"method": "blur", "quality_field": "q", "detect_faces": True, "faces_field": "faces",
               "batch_size": 4, "skip_existing": True}
@@ -130,7 +116,7 @@ def test_compute_quality_worker_killed_between_fields(make_dataset, lfw20, bad_f
         assert [got[f][i] for i in done] == [want[f][i] for i in done], f
 
     rerun = _rerun_killed(svc, op)
-    res = _finish(svc, rerun.id)
+    res = _finish(run_delegated, svc, rerun.id)
     assert res == {"total": 11, "scored": 6, "failed": 1, "skipped": 4}  # the 4 finished samples skipped
     ds.reload()
     for f in fields:
@@ -138,7 +124,7 @@ def test_compute_quality_worker_killed_between_fields(make_dataset, lfw20, bad_f
     svc.delete_for_dataset(ds._doc.id)
 
 
-def test_pseudo_labels_worker_killed_mid_embedding(lfw_people, tmp_path):
+def test_pseudo_labels_worker_killed_mid_embedding(lfw_people, tmp_path, run_delegated):
     def people():
         ds = fo.Dataset()
         ds.add_samples([fo.Sample(filepath=p, ground_truth=fo.Classification(label=y)) for p, y in lfw_people],
@@ -165,7 +151,7 @@ def test_pseudo_labels_worker_killed_mid_embedding(lfw_people, tmp_path):
         assert [i for i, e in enumerate(emb) if e is not None] == list(range(24))
         assert not ds.has_sample_field("pseudo_quality") or ds.count("pseudo_quality") == 0  # no label yet
 
-        res = _finish(svc, _rerun_killed(svc, op).id)
+        res = _finish(run_delegated, svc, _rerun_killed(svc, op).id)
         assert (res["skipped"], res["embedded_now"], res["labelled"]) == (24, 16, 40)
         ds.reload()
         np.testing.assert_array_equal(np.array(ds.values("embedding_buffalo_sc")), np.array(ref.values("embedding_buffalo_sc")))

@@ -80,13 +80,11 @@ def test_delegated_compute(make_dataset, lfw20, bad_files):
     svc.delete_for_dataset(ds._doc.id)
 
 
-def test_delegated_job_runs_in_a_separate_fiftyone_delegated_launch(make_dataset, lfw20, bad_files):
+def test_delegated_job_runs_in_a_separate_fiftyone_delegated_launch(make_dataset, lfw20, bad_files, run_delegated):
     """What a user does: queue from one process, run `fiftyone delegated launch` in another."""
     import os
-    import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     ds = make_dataset(lfw20[:4] + bad_files[:1])
@@ -97,18 +95,7 @@ def test_delegated_job_runs_in_a_separate_fiftyone_delegated_launch(make_dataset
     assert cli.exists(), f"{cli} missing: install fiftyone into this environment"
     worker = subprocess.Popen([str(cli), "delegated", "launch"], env=dict(os.environ), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while svc.get(op.id).run_state not in ("completed", "failed") and time.monotonic() < deadline:
-            assert worker.poll() is None, f"fiftyone delegated launch exited early:\n{worker.stdout.read()[-3000:]}"
-            time.sleep(1)
-    finally:
-        os.killpg(worker.pid, signal.SIGINT)  # the service's own way out (KeyboardInterrupt)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-    done = svc.get(op.id)
+    done = run_delegated(svc, op.id, worker, timeout=180)
     assert done.run_state == "completed", f"state {done.run_state}: {done.run_state == 'failed' and done.result}"
     assert done.result.result == {"total": 5, "scored": 4, "failed": 1, "skipped": 0}
     ds.reload()
