@@ -544,7 +544,9 @@ def label_kill_rows(work: Path, n_images: int = 320) -> List[str]:
     return rows
 
 
-_PAUSE_AFTER_CHECKPOINT = """
+#: ``python -c`` script: the fiqa CLI (argv[3:]) that pauses after its argv[2]-th ``last.pt`` and writes
+#: the marker argv[1], so a SIGKILL lands at a known point (also tests/training/test_train_kill_cli.py).
+PAUSE_AFTER_CHECKPOINT = """
 import sys, time
 from pathlib import Path
 from fiqa_plugin.training import checkpoint
@@ -631,7 +633,7 @@ def train_kill_rows(work: Path, identities: int = 4, per_identity: int = 6) -> L
         full, killed, marker = work / f"{slug}_full", work / f"{slug}_killed", work / f"{slug}.marker"
         cli = [PYTHON, "-m", "fiqa_plugin.cli.main"]
         subprocess.run(cli + argv + ["--out", str(full)], cwd=str(REPO), env=env, check=True, capture_output=True)
-        proc = subprocess.Popen([PYTHON, "-c", _PAUSE_AFTER_CHECKPOINT, str(marker), str(after), *argv, "--out",
+        proc = subprocess.Popen([PYTHON, "-c", PAUSE_AFTER_CHECKPOINT, str(marker), str(after), *argv, "--out",
                                  str(killed)], cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while proc.poll() is None and not marker.exists():
             time.sleep(0.05)

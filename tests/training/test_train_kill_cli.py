@@ -20,32 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from reliability import PAUSE_AFTER_CHECKPOINT  # benchmarks/reliability.py: the CLI paused after a checkpoint
 
 from fiqa_plugin.paths import REPO_DIR
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-
-KILLABLE = """
-import sys, time
-from pathlib import Path
-from fiqa_plugin.training import checkpoint
-
-marker, after = Path(sys.argv[1]), int(sys.argv[2])
-real_save, calls = checkpoint.Checkpoint.save, []
-
-def save_then_wait(self, *a, **kw):
-    out = real_save(self, *a, **kw)
-    if self.path.name == checkpoint.CHECKPOINT:
-        calls.append(self.path)
-        if len(calls) == after:
-            marker.write_text(str(self.path))
-            time.sleep(600)  # held here until the test sends SIGKILL
-    return out
-
-checkpoint.Checkpoint.save = save_then_wait
-from fiqa_plugin.cli.main import main
-sys.exit(main(sys.argv[3:]))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +44,7 @@ def faces(shared, tmp_path_factory):
 def _kill_after(argv, saves: int, marker: Path, cache: Path) -> dict:
     """Run ``fiqa ARGV`` in a subprocess and SIGKILL it right after its ``saves``-th ``last.pt``."""
     env = dict(os.environ, FIQA_CACHE=str(cache), PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen([sys.executable, "-c", KILLABLE, str(marker), str(saves), *argv], cwd=str(REPO_DIR),
+    proc = subprocess.Popen([sys.executable, "-c", PAUSE_AFTER_CHECKPOINT, str(marker), str(saves), *argv], cwd=str(REPO_DIR),
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     t = time.monotonic()
     while proc.poll() is None and not marker.exists() and time.monotonic() - t < 300:
