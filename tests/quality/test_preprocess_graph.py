@@ -8,7 +8,7 @@ import pytest
 
 from fiqa_plugin.paths import WEIGHTS_DIR
 from fiqa_plugin.quality.onnx_model import OnnxQualityModel, QualityModelConfig
-from fiqa_plugin.quality.preprocess_graph import area_matrix, bake
+from fiqa_plugin.quality.preprocess_graph import area_matrix, bake, with_preprocessing
 
 
 def _celeba_aligned(shared: Path, n: int = 96) -> np.ndarray:
@@ -32,6 +32,23 @@ def test_area_matrix_weights():
     np.testing.assert_allclose(m[0, :3], [1 / 1.75, 0.75 / 1.75, 0.0])
     np.testing.assert_allclose(m[1, 1:5], [0.25 / 1.75, 1 / 1.75, 0.5 / 1.75, 0.0])
     np.testing.assert_allclose(m.sum(1), 1.0)
+
+
+@pytest.mark.parametrize("size", [64, 56, 28, 96, 112])
+def test_resize_gives_opencv_pixels(shared, size):
+    """The graph's resize on real crops equals cv2.resize INTER_AREA pixel for pixel (an identity
+    network behind it; halving is OpenCV's 2×2 path, which rounds halves up, the rest round to even)."""
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Identity", ["input"], ["out"])], "id",
+                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 3, size, size])],
+                          [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)])
+    ident = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    model = with_preprocessing(ident, size, channels="BGR", mean=0.0, std=1.0)
+    crops = _celeba_aligned(shared, 64)
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"crops": crops})[0]
+    want = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops]).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("stem", ["mbv2_t1_w025_h256.celeba-r1", "tinyfqnet.celeba-r2"])
