@@ -10,9 +10,9 @@ to uint8 like OpenCV's output (identical pixels on real crops). Area weights rep
 ``p = in/g`` input pixels (``g = gcd(in, out)``), and the area resize is separable, so it is two
 small MatMuls on the uint8 crops' own NHWC layout: rows (a ``[q, p]`` matrix on blocks of ``p``
 rows), then columns with the channels interleaved (``kron(aᵀ, I₃)``, ``[3p, 3q]``); only the
-resized ``s × s`` image is transposed to channel-first. For 112→64 that is 0.24 M multiply-adds
-per crop (a 7×7 grouped convolution with a DepthToSpace, the first version, took 0.60 M and about
-1.8× the CPU time; both give the same pixels).
+resized ``s × s`` image is transposed to channel-first. For 112→64 that is 0.41 M multiply-adds
+per crop against 0.60 M for the first version, a 7×7 grouped convolution with a DepthToSpace (same
+pixels; the CPU time of both is in docs/performance.md).
 
 :func:`with_preprocessing` is applied when a config with ``"input_format": "float"`` is loaded,
 so every exported model (old or new) gets it without new files; :func:`bake` writes a model file
