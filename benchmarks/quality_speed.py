@@ -13,7 +13,8 @@
   (the least disturbed one) and the process CPU time per face (summed over threads; what other jobs
   inflate least, so ratios of CPU time are the steadiest on a busy machine). Variants: the pre-graph
   recipe; the float network alone on ready float input; ``OnnxQualityModel.score_crops`` (which runs
-  64 crops at a time); the in-graph session under several session settings and batch sizes; the int8 model (``--int8``: static QDQ quantisation calibrated on 512 other real crops);
+  64 crops at a time); the in-graph session under several session settings and batch sizes, and with
+  the first in-graph resize (a grouped convolution, :func:`conv_resize_preprocessing`); the int8 model (``--int8``: static QDQ quantisation calibrated on 512 other real crops);
   the buffalo_sc recognizer (``RECOGNIZERS.create("buffalo_sc").embed``).
 * hardware bound: MACs per face (``fiqa_plugin.quality.cost.count_macs``) ÷ the MAC/s of a large float32
   GEMM (2048³, onnxruntime MatMul, same threads) measured in the same run.
@@ -130,6 +131,47 @@ def quantized(float_model, calib: np.ndarray, size: int):
         return onnx.load(out)
 
 
+def conv_resize_preprocessing(float_model, size: int, crop: int = 112):
+    """The first in-graph preprocessing (commit 7349348), kept here to time it: the INTER_AREA resize as
+    one grouped convolution (``p×p`` kernels, stride ``p``, ``q²`` outputs per channel) and a
+    DepthToSpace on channel-first float crops, then Round, RGB order and (x−127.5)/127.5, NCHW."""
+    import math
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    from fiqa_plugin.quality.preprocess_graph import area_matrix
+
+    g = math.gcd(crop, size)
+    p, q = crop // g, size // g
+    a = area_matrix(crop, size)[:q, :p]
+    k = np.concatenate([np.einsum("yi,xj->yxij", a, a).reshape(q * q, 1, p, p)] * 3).astype(np.float32)
+    m = onnx_copy(float_model)
+    inp = m.graph.input[0].name
+    inits = [numpy_helper.from_array(k, "cv_k"), numpy_helper.from_array(np.array([2, 1, 0], np.int64), "cv_rgb"),
+             numpy_helper.from_array(np.array([127.5], np.float32), "cv_mean"),
+             numpy_helper.from_array(np.array([1 / 127.5], np.float32), "cv_scale")]
+    nodes = [helper.make_node("Transpose", ["crops"], ["cv_t"], perm=[0, 3, 1, 2]),
+             helper.make_node("Cast", ["cv_t"], ["cv_f"], to=TensorProto.FLOAT),
+             helper.make_node("Conv", ["cv_f", "cv_k"], ["cv_c"], group=3, kernel_shape=[p, p], strides=[p, p]),
+             helper.make_node("DepthToSpace", ["cv_c"], ["cv_d"], blocksize=q, mode="CRD"),
+             helper.make_node("Round", ["cv_d"], ["cv_r"]),
+             helper.make_node("Gather", ["cv_r", "cv_rgb"], ["cv_g"], axis=1),
+             helper.make_node("Sub", ["cv_g", "cv_mean"], ["cv_s"]),
+             helper.make_node("Mul", ["cv_s", "cv_scale"], [inp])]
+    old = list(m.graph.node)
+    del m.graph.node[:]
+    m.graph.node.extend(nodes + old)
+    m.graph.initializer.extend(inits)
+    m.graph.input[0].CopyFrom(helper.make_tensor_value_info("crops", TensorProto.UINT8, ["n", crop, crop, 3]))
+    return m
+
+
+def onnx_copy(model):
+    import onnx
+
+    return onnx.ModelProto.FromString(model.SerializeToString())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["mbv2_t1_w025_h256", "tinyfqnet"])
@@ -178,6 +220,7 @@ def main(argv=None) -> int:
             "in-graph, optimisation level extended": run(pre("extended")),
             "in-graph, threads spin while idle (onnxruntime's default)": run(pre(spin=True)),
             "in-graph, parallel execution mode": run(pre(parallel=True)),
+            "in-graph, first version (resize as a grouped conv)": run(session(conv_resize_preprocessing(raw, s), a.threads)),
         }
         if a.int8:
             v["in-graph, int8 static (QDQ)"] = run(session(with_preprocessing(quantized(raw, calib, s), s), a.threads))
