@@ -67,6 +67,34 @@ def recipe_labels(a: Dict[str, np.ndarray], recipe: str) -> np.ndarray:
     return AT.recipes(AT.base_labels(a, kinds), kinds)[recipe]
 
 
+def ridge_teacher(a: Dict[str, np.ndarray], recipe: str, lam: float = 1000.0, folds: int = 5, seed: int = 0):
+    """Out-of-fold scores of a ridge regression of ``recipe``'s labels on ``buffalo_sc``'s pooled last-stage
+    input and raw embedding (the accurate tier's ``pool+emb`` input, standardised): each sample is scored by
+    a ridge fitted on the other identities' folds, so the crop model learns what the recognizer's features
+    generalise to, not the training labels' noise. Also returns the ridge fitted on everything (to check it
+    on the validation protocol)."""
+    x = np.concatenate([a["buffalo_sc/pooled"], a["buffalo_sc/embedding"]], 1).astype(np.float64)
+    mu, sd = x.mean(0), np.maximum(x.std(0), 1e-6)
+    x = (x - mu) / sd
+    y = recipe_labels(a, recipe)
+    ok = np.isfinite(y)
+    ids = np.unique(a["identities"])
+    fold_of = dict(zip(ids, np.random.default_rng(seed).permutation(len(ids)) % folds))
+    fold = np.array([fold_of[i] for i in a["identities"]])
+
+    def fit(rows):
+        xm, ym = x[rows], y[rows]
+        w = np.linalg.solve(xm.T @ xm + lam * np.eye(x.shape[1]), xm.T @ (ym - ym.mean()))
+        return w, ym.mean()
+
+    out = np.full(len(y), np.nan)
+    for f in range(folds):
+        w, b = fit(ok & (fold != f))
+        out[fold == f] = x[fold == f] @ w + b
+    w, b = fit(ok)
+    return out, (lambda feats: ((feats - mu) / sd) @ w + b)
+
+
 def yaws(paths: np.ndarray) -> np.ndarray:
     """Landmark yaw (degrees) of each training face, from ``celeba_aligned/index.csv``."""
     from fiqa_plugin.quality.measures import head_pose
@@ -93,7 +121,15 @@ def training_set(args, a: Dict[str, np.ndarray]):
         dc, dd = v2_copy(faces, 0, int(c))
         crops[rows] = resize_crops(dc[source[rows]], args.input_size)
         desc[rows] = dd[source[rows]]
-    if args.teacher:
+    if args.teacher and args.teacher.startswith("ridge:"):
+        q, full = ridge_teacher(a, args.teacher.split(":", 1)[1])
+        val = AF.validation_outputs(args.threads)
+        vs, _, sims = val_sims()
+        args.teacher_val = val_paucs(full(np.concatenate([val["pooled"], val["embedding"]], 1).astype(np.float64)), vs, sims)
+        log.info("teacher %s (fitted on every training sample) on the validation protocol: %s", args.teacher,
+                 args.teacher_val)
+        labels = AT.pct_rank(q)
+    elif args.teacher:
         labels = AT.pct_rank(teacher_scores(args.teacher, a["buffalo_sc/embedding"]))
     else:
         labels = recipe_labels(a, args.labels)
@@ -213,7 +249,7 @@ def run_training(args) -> int:
     log.info("references on the validation protocol: %s", refs)
     val_crops = resize_crops(fc.crops, args.input_size)
     best: Dict = {"score": np.inf, "epochs": [], "references": refs, "args": vars(args) | {"out": str(args.out)},
-                  "n_samples": len(ts.labels), "n_clean": int((ts.degradation == "").sum())}
+                  "teacher_val": getattr(args, "teacher_val", None), "n_samples": len(ts.labels), "n_clean": int((ts.degradation == "").sum())}
     cfg = TrainConfig(arch=args.arch, arch_kwargs=json.loads(args.arch_kwargs), input_size=args.input_size,
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_step=args.lr_step,
                       threads=args.threads, sampling="none", val_fraction=0.02, seed=args.seed)
@@ -261,6 +297,12 @@ def run_training(args) -> int:
     return 0
 
 
+def fmt(p: Dict[str, float]) -> str:
+    """``buffalo_sc 0.0320 / 0.0297, mobilefacenet-128d …`` ([0, 0.2] / [0, 0.3])."""
+    return ", ".join(f"{rec} {p[f'{s}@0.2']:.4f} / {p[f'{s}@0.3']:.4f}" for rec, s in AT.SHORT.items()) + \
+        " (pAUC FMR=1e-3, discard [0, 0.2] / [0, 0.3])"
+
+
 def run_export(args) -> int:
     """The kept epoch of ``--run`` as ``<name>.<tag>`` (ONNX + config, and the card when tables are given)."""
     import torch
@@ -276,9 +318,12 @@ def run_export(args) -> int:
     model.load_state_dict(torch.load(args.run / "best.pt", weights_only=True))
     model.eval()
     labels = f"teacher:{r['teacher']}" if r.get("teacher") else r["labels"]
-    summary = (f"tiny tier: {r['arch']} {kw} at {r['input_size']} px, regressor of leave-one-out {labels} labels "
-               f"(buffalo_sc + mobilefacenet-128d), trained on celeba_aligned, epoch chosen on the validation protocol")
-    paths = export_model(model, args.export, args.name, args.tag, r["input_size"], 127.5, 127.5, summary, default=True,
+    what = (f"distilled from a ridge regression of leave-one-out {r['teacher'].split(':', 1)[1]} labels on "
+            "buffalo_sc's features" if (r.get("teacher") or "").startswith("ridge:") else
+            f"regressor of {labels} scores" if r.get("teacher") else f"regressor of leave-one-out {labels} labels")
+    summary = (f"tiny tier: {r['arch']} {kw} at {r['input_size']} px, {what} (buffalo_sc + mobilefacenet-128d), "
+               "trained on celeba_aligned, epoch chosen on the validation protocol")
+    paths = export_model(model, args.export, args.name, args.tag, r["input_size"], 127.5, 127.5, summary, default=False,
                          extra={"labels": labels, "recognizer": "buffalo_sc+mobilefacenet-128d", "arch_kwargs": kw,
                                 "training_data": "celeba_aligned minus benchmarks/protocols/celeba_val_identities.txt",
                                 "validation_pauc_fmr1e-3": sel["paucs"], "epoch": sel["epoch"], "license": LICENSE})
@@ -298,10 +343,33 @@ def run_export(args) -> int:
         rows = "\n".join(f"| {e['epoch']} | {e['train_mse']:.5f} | {e['bsc@0.2']:.4f} | {e['bsc@0.3']:.4f} | "
                          f"{e['mfn@0.2']:.4f} | {e['mfn@0.3']:.4f} |" for e in sel["epochs"])
         n_clean = f" ({sel['n_samples']:,} samples, {sel['n_clean']:,} of them clean faces)" if "n_samples" in sel else ""
+        recipe = r["teacher"].split(":", 1)[1] if (r.get("teacher") or "").startswith("ridge:") else r["labels"]
+        recipe_text = (f"Recipe `{recipe}` of `benchmarks/accurate_tier.py`: leave-one-out labels (identity centres = mean "
+             "of the clean faces; a face and its copies leave their clean original out of its own centre) from the "
+             "raw embeddings of `buffalo_sc` and `mobilefacenet-128d`; `cos` = cosine to the own centre (Peng et al. "
+             "Eq. 1), `cr` = certainty ratio (CR-FIQA: cosine to the own centre relative to the nearest other "
+             "centre); `-both` = the mean of the percentile ranks over both recognizers (`+`: over both kinds too).")
+        teacher_text = ""
+        if (r.get("teacher") or "").startswith("ridge:"):
+            tv = sel.get("teacher_val")
+            teacher_text = ("Distilled: the training targets are the percentile ranks of out-of-fold scores (5 folds of "
+                            "whole identities, seed 0) of a ridge regression (λ = 1000) on `buffalo_sc`'s pooled "
+                            "last-stage input (mean ‖ max over 7×7) and raw embedding, standardised (the accurate "
+                            "tier's `pool+emb` input), fitted to the labels below; each sample is scored by a ridge "
+                            "that never saw its identity"
+                            + (f". The ridge fitted on every training sample scores {fmt(tv)} on the validation protocol"
+                               if tv else "") + ". Labels the ridge was fitted to: ")
+        elif r.get("teacher"):
+            teacher_text = f"Distilled: percentile ranks of `{r['teacher']}`'s scores of each sample. Its labels: "
+        start = (f"warm start from `{r['init_from']}` (its ONNX weights; every BatchNorm rebuilt from the folded "
+                 "convolution with the statistics of about 1,000 clean training crops, so epoch 0 is that model exactly), "
+                 if r.get("init_from") else "")
         write_card(paths["md"], f"{args.name}.{args.tag}", [
             ("What it is", f"{summary}. Input: the aligned 112×112 ArcFace crop resized to {r['input_size']}×"
                            f"{r['input_size']} (INTER_AREA, inside the graph when loaded), RGB, (x − 127.5) / 127.5, NCHW; "
-                           f"output: one score in (0, 1), higher = better for recognition. ONNX file: {size:,} bytes."),
+                           f"output: one score in (0, 1), higher = better for recognition. ONNX file: {size:,} bytes. Registered "
+                           f"as `{args.name}.{args.tag}` only (`\"default\": false`: the plain `{args.name}` and the "
+                           "package default stay what they were)."),
             ("Data", f"`../shared/data/celeba_aligned` (ArcFace-aligned 112×112 crops, used as they are: no detection) "
                      f"minus the 200 validation identities of `benchmarks/protocols/celeba_val_identities.txt`; each face "
                      f"clean plus {r['copies']} degraded copies (profile v2, seed 0, "
@@ -310,13 +378,8 @@ def run_export(args) -> int:
                      "(its own diagnostics only)."
                      + (f" Clean faces with landmark |yaw| ≥ {r['yaw']:g}° repeated {r['yaw_oversample']}× per epoch."
                         if r.get("yaw_oversample", 1) > 1 else "")),
-            ("Labels", "Teacher distillation: percentile ranks of " + r["teacher"] + "'s scores." if r.get("teacher") else
-             f"Recipe `{r['labels']}` of `benchmarks/accurate_tier.py`: leave-one-out labels (identity centres = mean "
-             "of the clean faces; a face and its copies leave their clean original out of its own centre) from the "
-             "raw embeddings of `buffalo_sc` and `mobilefacenet-128d`; `cos` = cosine to the own centre (Peng et al. "
-             "Eq. 1), `cr` = certainty ratio (CR-FIQA: cosine to the own centre relative to the nearest other "
-             "centre); `-both` = the mean of the percentile ranks over both recognizers (`+`: over both kinds too)."),
-            ("Training", f"`fiqa_plugin.training.train.train`: L2 regression, no sampling, SGD lr {r['lr']}, momentum 0.9, "
+            ("Labels", teacher_text + recipe_text),
+            ("Training", f"`fiqa_plugin.training.train.train`: L2 regression, no sampling, " + start + f"SGD lr {r['lr']}, momentum 0.9, "
                          f"×0.1 every {r['lr_step']} epochs, batch {r['batch_size']}, weight decay 1e-4, flips, seed "
                          f"{r['seed']}, {r['epochs']} epochs; after each epoch the model is scored on the validation "
                          "protocol (`benchmarks/validation.py`: 200 held-out CelebA identities) and the epoch with the "
@@ -337,7 +400,8 @@ def run_export(args) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--labels", default="cr-both", help="label recipe of benchmarks/accurate_tier.py")
-    ap.add_argument("--teacher", help="distil from this embedding head instead of --labels")
+    ap.add_argument("--teacher", help="distil from this embedding head instead of --labels; ridge:RECIPE = "
+                                      "out-of-fold ridge on buffalo_sc's pooled features + embedding, fitted to RECIPE")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--copies", type=int, default=1)
     ap.add_argument("--cached-only", action="store_true", help="only the training faces already embedded")
