@@ -174,7 +174,8 @@ class OnnxQualityModel(CropQualityMethod):
             crops_bgr = np.stack([cv2.resize(c, (side, side), interpolation=interp) for c in crops_bgr])
         session = self.session if self.config.input_format == "uint8_crops" else self._session(side)
         # At most RUN_CHUNK crops per run: their float copies inside the graph (150 kB a crop) then stay
-        # small; peak RSS scoring a stream fell from 273 to 180 MB at no measured speed cost (docs/performance.md).
+        # small (peak RSS scoring 100,000 faces streamed: 192 MB), and 64-crop runs were also the fastest
+        # measured (docs/performance.md, section 1).
         step = self.fixed_batch or min(self.batch_size, RUN_CHUNK)
         out, emb = [], []
         for i in range(0, len(crops_bgr), step):
