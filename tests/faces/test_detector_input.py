@@ -7,8 +7,9 @@ from fiqa_plugin.faces.detector import ScrfdDetector
 from fiqa_plugin.paths import pack_dir
 
 # Mean landmark distance to the 640 letterbox's, as a fraction of the inter-ocular distance. Measured on 300
-# LFW and 300 CelebA images (docs/performance.md): median 0.04, 95th percentile 0.07-0.08; re-running the
-# letterbox itself at 320 px moves them by as much (median 0.035), so this is the detector's scale jitter.
+# LFW and 300 CelebA images and all 7,701 LFW pair images (docs/performance.md, section 2): median 0.04, 95th
+# percentile 0.07; re-running the letterbox itself at 320 px moves them by as much (median 0.036), so this is
+# the detector's scale jitter.
 TOLERANCE_IOD = 0.12
 
 
