@@ -1,6 +1,6 @@
 """Recognizer passes over the new training faces (the accurate tier's and the label experiments' input).
 
-    python benchmarks/accurate_features.py [--copies 1] [--threads 2]
+    python benchmarks/accurate_features.py [--copies 1] [--threads 2] [--grid]
 
 Training faces: ``../shared/data/celeba_aligned`` minus the validation identities
 (``benchmarks/protocols/celeba_val_identities.txt``), clean plus ``--copies`` degraded copies (``v2``
@@ -45,6 +45,60 @@ def buffalo_runner(threads: int):
         return {"pooled": np.concatenate(f), "embedding": np.concatenate(e)}
 
     return run, path, split
+
+
+#: Overlapping 3×3 blocks of the 7×7 last-stage input (rows/columns 0–2, 2–4, 4–6): where in the face
+#: the activations are (a turned head moves them sideways), which mean and max over all 49 lose.
+GRID = ((0, 3), (2, 5), (4, 7))
+
+
+def grid_pool(a: np.ndarray) -> np.ndarray:
+    """``[N, C, 7, 7]`` → ``[N, 9 C]``: the mean of every :data:`GRID` block (row-major blocks, channels inside)."""
+    return np.concatenate([a[:, :, r0:r1, c0:c1].mean((2, 3)) for r0, r1 in GRID for c0, c1 in GRID], 1)
+
+
+def grid_runner(threads: int):
+    """Crops → ``{"grid": [N, 9 × 256] float16}`` (:func:`grid_pool` of ``buffalo_sc``'s last-stage input)."""
+    import onnx
+
+    from fiqa_plugin.plugins import RECOGNIZERS as REG
+    from fiqa_plugin.training.sdd_regressor import find_split, prefix_session, preprocess
+
+    path = REG.create("buffalo_sc", threads=1).model_path
+    split = find_split(onnx.load(path))
+    sess = prefix_session(path, split, threads)
+
+    def run(crops: np.ndarray) -> Dict[str, np.ndarray]:
+        return {"grid": np.concatenate([grid_pool(sess.run([split.cut], {split.input: preprocess(crops[s : s + 64])})[0])
+                                        for s in range(0, len(crops), 64)]).astype(np.float16)}
+
+    return run, path
+
+
+def load_grid(copies: int = 1, threads: int = 2, progress: bool = False) -> np.ndarray:
+    """:func:`grid_pool` features of every training sample, in :func:`load`'s order (cached in chunks)."""
+    from fiqa_plugin.training.aligned import aligned_faces, recognizer_outputs
+    from fiqa_plugin.training.data import v2_copy
+
+    faces = aligned_faces(V.data_root(), exclude=V.read_protocol())
+    run, path = grid_runner(threads)
+    out = []
+    for c in range(-1, copies):
+        crops = faces.crops if c < 0 else v2_copy(faces, 0, c)[0]
+        cb = (lambda d, t, _c=c: log.info("grid copy %d: %d/%d", _c, d, t)) if progress else None
+        out.append(recognizer_outputs("aligned-grid-buffalo_sc", crops, run,
+                                      ["aligned-grid-v1", [str(p) for p in faces.paths], str(path), "v2", 0, c],
+                                      progress=cb)["grid"])
+    return np.concatenate(out)
+
+
+def validation_grid(threads: int = 2) -> np.ndarray:
+    """:func:`grid_pool` features of the validation faces (in ``validation.load_set`` order), cached."""
+    from fiqa_plugin.training.aligned import recognizer_outputs
+
+    _, fc, _ = V.load_set()
+    run, path = grid_runner(threads)
+    return recognizer_outputs("aligned-val-grid-buffalo_sc", fc.crops, run, ["aligned-val-grid-v1", fc.rel, str(path)])["grid"]
 
 
 def other_runner(name: str, threads: int):
@@ -110,8 +164,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--copies", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--grid", action="store_true", help="also the grid-pooled last-stage input (validation faces first)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.grid:
+        log.info("validation grid %s", validation_grid(args.threads).shape)
+        log.info("training grid %s", load_grid(args.copies, args.threads, progress=True).shape)
     a = load(args.copies, args.threads, progress=True)
     print({k: v.shape for k, v in a.items()})
     return 0

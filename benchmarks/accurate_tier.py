@@ -29,19 +29,27 @@ import validation as V
 
 log = logging.getLogger("fiqa.benchmarks")
 SHORT = {"buffalo_sc": "bsc", "mobilefacenet-128d": "mfn"}
+LICENSE = ("non-commercial research only: trained on CelebA images, on InsightFace buffalo_sc features, with labels "
+           "from buffalo_sc and mobilefacenet-128d")
 
 
 def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-INPUTS = ("emb", "pool+emb")
+#: What a head reads, "+"-joined parts in this order: ``grid`` (the last-stage input averaged over 3×3
+#: blocks, accurate_features.grid_pool), ``pool`` (its mean ‖ max over 7×7), ``emb`` (the raw embedding)
+#: and ``ln`` (the log of the embedding's norm).
+PARTS = ("grid", "pool", "emb", "ln")
+INPUTS = ("emb", "pool+emb", "pool+emb+ln", "grid+pool+emb+ln")
 
 
-def head_inputs(kind: str, pooled: np.ndarray, embedding: np.ndarray) -> np.ndarray:
-    """The vector a head reads: ``emb`` = the raw embedding (norm included); ``pool+emb`` = the
-    last-stage input pooled (mean ‖ max over 7×7) beside the raw embedding."""
-    return embedding if kind == "emb" else np.concatenate([pooled, embedding], 1).astype(np.float32)
+def head_inputs(kind: str, embedding: np.ndarray, pooled=None, grid=None) -> np.ndarray:
+    """The vector a head reads (see :data:`PARTS`); ``emb`` alone is the raw embedding, norm included."""
+    parts = kind.split("+")
+    got = {"grid": grid, "pool": pooled, "emb": embedding,
+           "ln": np.log(np.linalg.norm(embedding, axis=1, keepdims=True)) if "ln" in parts else None}
+    return np.concatenate([np.asarray(got[p], np.float32) for p in PARTS if p in parts], 1)
 
 
 def standardiser(x: np.ndarray):
@@ -102,15 +110,17 @@ def recipes(labels: Dict[str, np.ndarray], kinds: Sequence[str]) -> Dict[str, np
 
 
 def val_inputs(kind: str = "emb"):
-    """Validation faces' raw ``buffalo_sc`` embeddings (``pool+emb``: with the pooled last-stage input
-    in front), and per recognizer the pair similarities."""
+    """Validation faces' raw ``buffalo_sc`` embeddings, the head inputs ``kind`` of them, and per
+    recognizer the pair similarities."""
     vs, fc, _ = V.load_set()
     with C.using_cache(V.CACHE):
         normed, norms = C.build_embeddings(fc, "buffalo_sc", show=False)
         sims = {rec: C.similarities(fc, vs, rec, show=False) for rec in C.RECOGNIZERS}
     emb = (normed * norms[:, None]).astype(np.float32)
-    pooled = AF.validation_outputs()["pooled"] if kind != "emb" else None
-    return vs, emb, head_inputs(kind, pooled, emb), sims
+    parts = kind.split("+")
+    pooled = AF.validation_outputs()["pooled"] if "pool" in parts else None
+    grid = AF.validation_grid() if "grid" in parts else None
+    return vs, emb, head_inputs(kind, emb, pooled, grid), sims
 
 
 def val_paucs(q: np.ndarray, vs, sims) -> Dict[str, float]:
@@ -135,19 +145,37 @@ def train_heads(x: np.ndarray, y: np.ndarray, ids: np.ndarray, seeds: Sequence[i
     return models
 
 
+def train_ridge(x: np.ndarray, y: np.ndarray, lam: float):
+    """Ridge regression on standardised inputs (the bias unpenalised), as a ``torch.nn.Linear``."""
+    import torch
+
+    ok = np.isfinite(y)
+    xo, yo = x[ok].astype(np.float64), y[ok].astype(np.float64)
+    xm, ym = xo.mean(0), yo.mean()
+    w = np.linalg.solve((xo - xm).T @ (xo - xm) + lam * np.eye(x.shape[1]), (xo - xm).T @ (yo - ym))
+    lin = torch.nn.Linear(x.shape[1], 1)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(w[None].astype(np.float32)))
+        lin.bias.fill_(float(ym - xm @ w))
+    return [lin.eval()]
+
+
 def predict(models, x: np.ndarray) -> np.ndarray:
     from fiqa_plugin.training.embedding_head import predict_head
 
     return np.mean([predict_head(m, x) for m in models], 0)
 
 
-def pooled_embedding_module(model, mu: np.ndarray, sd: np.ndarray):
-    """``(features [N, C, H, W] at the recognizer's cut, raw embedding [N, d]) → quality [N, 1]``: the
-    pooling of :func:`accurate_features.buffalo_runner`, the standardisation, then ``model``."""
+def feature_module(kind: str, model, mu: np.ndarray, sd: np.ndarray):
+    """``(features [N, C, 7, 7] at the recognizer's cut, raw embedding [N, d]) → quality [N, 1]``: the parts
+    of :func:`head_inputs` computed in the graph (as ``accurate_features`` computed them), standardised,
+    then ``model``."""
     import torch
     from torch import nn
 
-    class PooledEmbedding(nn.Module):
+    parts = kind.split("+")
+
+    class FeatureHead(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.head = model
@@ -155,10 +183,18 @@ def pooled_embedding_module(model, mu: np.ndarray, sd: np.ndarray):
             self.register_buffer("sd", torch.from_numpy(sd))
 
         def forward(self, features: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-            x = torch.cat([features.mean((2, 3)), features.amax((2, 3)), embedding], 1)
-            return self.head((x - self.mu) / self.sd)
+            xs = []
+            if "grid" in parts:
+                xs += [features[:, :, r0:r1, c0:c1].mean((2, 3)) for r0, r1 in AF.GRID for c0, c1 in AF.GRID]
+            if "pool" in parts:
+                xs += [features.mean((2, 3)), features.amax((2, 3))]
+            if "emb" in parts:
+                xs.append(embedding)
+            if "ln" in parts:
+                xs.append(torch.log(torch.linalg.vector_norm(embedding, dim=1, keepdim=True)))
+            return self.head((torch.cat(xs, 1) - self.mu) / self.sd)
 
-    return PooledEmbedding().eval()
+    return FeatureHead().eval()
 
 
 def export(args, a: Dict[str, np.ndarray], models, y: np.ndarray, paucs: Dict[str, float], cmd: str, std) -> None:
@@ -188,10 +224,10 @@ def export(args, a: Dict[str, np.ndarray], models, y: np.ndarray, paucs: Dict[st
         inputs = {"embedding": split.embedding}
         export_onnx(model, out / f"{stem}.onnx", example=torch.zeros(2, d), input_name="embedding")
     else:
-        what = "MLP on buffalo_sc's pooled last-stage input and raw embedding"
+        what = f"{'ridge regression' if args.model == 'ridge' else 'MLP'} on buffalo_sc's {args.input} features"
         inputs = {"features": split.cut, "embedding": split.embedding}
         c = a["buffalo_sc/pooled"].shape[1] // 2
-        wrapped = pooled_embedding_module(model, *std)
+        wrapped = feature_module(args.input, model, *std)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(wrapped, (torch.rand(2, c, 7, 7), torch.rand(2, d)), str(out / f"{stem}.onnx"),
@@ -200,9 +236,12 @@ def export(args, a: Dict[str, np.ndarray], models, y: np.ndarray, paucs: Dict[st
                               opset_version=17, do_constant_folding=True, dynamo=False)
         onnx.checker.check_model(onnx.load(str(out / f"{stem}.onnx")))
     write_config(out / f"{stem}.json", "embedding-head", args.tag, f"{stem}.onnx", 112, 127.5, 127.5,
-                 f"accurate tier: {what} ({args.pick} labels, mean of {len(models)} seeds); composed with buffalo_sc",
-                 True, {"labels": labels, "recognizer": "buffalo_sc", "seeds": list(args.seeds), "input": args.input,
-                        "command": f"python benchmarks/accurate_tier.py {cmd}", "validation_pauc": paucs},
+                 f"accurate tier: {what} ({args.pick} labels" + (f", mean of {len(models)} seeds" if args.model == "mlp" else "")
+                 + "); composed with buffalo_sc",
+                 True, {"labels": labels, "recognizer": "buffalo_sc", "seeds": list(args.seeds) if args.model == "mlp" else [],
+                        "input": args.input, "model": args.model,
+                        "command": f"python benchmarks/accurate_tier.py {cmd}", "validation_pauc": paucs,
+                        "license": LICENSE},
                  score_range=(0.0, 1.0), batch_size=64,
                  compose={"recognizer": "buffalo_sc", "recognizer_file": Path(rec_path).name, "inputs": inputs})
     log.info("exported %s", out / f"{stem}.onnx")
@@ -214,6 +253,8 @@ def main(argv=None) -> int:
     ap.add_argument("--kinds", nargs="+", default=["cos", "cr"])
     ap.add_argument("--only", nargs="*", default=None, help="recipes to train (default: all)")
     ap.add_argument("--input", choices=INPUTS, default="emb", help="what the head reads (see head_inputs)")
+    ap.add_argument("--model", choices=("mlp", "ridge"), default="mlp")
+    ap.add_argument("--ridge-lambda", type=float, default=1000.0, help="ridge penalty (standardised inputs)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--hidden", type=int, default=128)
@@ -233,7 +274,8 @@ def main(argv=None) -> int:
     rs = recipes(labels, args.kinds)
     vs, ev, xv, sims = val_inputs(args.input)
     rows = {"embedding-norm (reference)": val_paucs(np.linalg.norm(ev, axis=1), vs, sims)}
-    x = head_inputs(args.input, a.get("buffalo_sc/pooled"), a["buffalo_sc/embedding"])
+    x = head_inputs(args.input, a["buffalo_sc/embedding"], a.get("buffalo_sc/pooled"),
+                    AF.load_grid(args.copies) if "grid" in args.input else None)
     std = None
     if args.input != "emb":
         std = standardiser(x)
@@ -243,14 +285,16 @@ def main(argv=None) -> int:
         if (args.only and name not in args.only) or (args.export and name != args.pick):
             continue
         t0 = time.time()
-        models = train_heads(x, y, a["identities"], args.seeds, args.epochs, args.hidden)
+        models = train_ridge(x, y, args.ridge_lambda) if args.model == "ridge" else \
+            train_heads(x, y, a["identities"], args.seeds, args.epochs, args.hidden)
         rows[name] = val_paucs(predict(models, xv), vs, sims)
         log.info("%s: %s (%.0f s)", name, rows[name], time.time() - t0)
         if args.export:
             export(args, a, models, y, rows[name], cmd, std)
             return 0
     cols = list(next(iter(rows.values())))
-    print(f"input {args.input}, seeds {args.seeds}, {len(a['copy'])} training samples")
+    print(f"input {args.input}, model {args.model}" + (f" (lambda {args.ridge_lambda:g})" if args.model == "ridge" else
+          f", seeds {args.seeds}") + f", {len(a['copy'])} training samples")
     print("| recipe | " + " | ".join(cols) + " |\n|---|" + "---:|" * len(cols))
     for n, r in sorted(rows.items(), key=lambda kv: kv[1][cols[1]]):
         print(f"| {n} | " + " | ".join(f"{r[c]:.4f}" for c in cols) + " |")
