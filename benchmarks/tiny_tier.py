@@ -344,7 +344,7 @@ def run_export(args) -> int:
                          f"{e['mfn@0.2']:.4f} | {e['mfn@0.3']:.4f} |" for e in sel["epochs"])
         n_clean = f" ({sel['n_samples']:,} samples, {sel['n_clean']:,} of them clean faces)" if "n_samples" in sel else ""
         recipe = r["teacher"].split(":", 1)[1] if (r.get("teacher") or "").startswith("ridge:") else r["labels"]
-        recipe_text = (f"Recipe `{recipe}` of `benchmarks/accurate_tier.py`: leave-one-out labels (identity centres = mean "
+        recipe_text = (f"recipe `{recipe}` of `benchmarks/accurate_tier.py`: leave-one-out labels (identity centres = mean "
              "of the clean faces; a face and its copies leave their clean original out of its own centre) from the "
              "raw embeddings of `buffalo_sc` and `mobilefacenet-128d`; `cos` = cosine to the own centre (Peng et al. "
              "Eq. 1), `cr` = certainty ratio (CR-FIQA: cosine to the own centre relative to the nearest other "
@@ -371,14 +371,16 @@ def run_export(args) -> int:
                            f"as `{args.name}.{args.tag}` only (`\"default\": false`: the plain `{args.name}` and the "
                            "package default stay what they were)."),
             ("Data", f"`../shared/data/celeba_aligned` (ArcFace-aligned 112×112 crops, used as they are: no detection) "
-                     f"minus the 200 validation identities of `benchmarks/protocols/celeba_val_identities.txt`; each face "
-                     f"clean plus {r['copies']} degraded copies (profile v2, seed 0, "
-                     f"`fiqa_plugin.training.data.v2_copy`), each copy passed through both recognizers so its label "
-                     f"stays recognition-true{n_clean}. 2% of the training identities are held out inside the trainer "
-                     "(its own diagnostics only)."
+                     f"minus the 200 validation identities of `benchmarks/protocols/celeba_val_identities.txt`; "
+                     + (f"each face clean plus {r['copies']} degraded copies (profile v2, seed 0, "
+                        "`fiqa_plugin.training.data.v2_copy`), each copy passed through both recognizers so its label "
+                        "stays recognition-true" if r["copies"] else "the clean faces only") +
+                     f"{n_clean}. 2% of the training identities are held out inside the trainer (its own diagnostics "
+                     "only)." + (f" The warm-start model `{r['init_from']}` was trained on `../shared/data/celeba` "
+                                 "(other identities) with degraded copies; see its card." if r.get("init_from") else "")
                      + (f" Clean faces with landmark |yaw| ≥ {r['yaw']:g}° repeated {r['yaw_oversample']}× per epoch."
                         if r.get("yaw_oversample", 1) > 1 else "")),
-            ("Labels", teacher_text + recipe_text),
+            ("Labels", teacher_text + (recipe_text if teacher_text else recipe_text[0].upper() + recipe_text[1:])),
             ("Training", f"`fiqa_plugin.training.train.train`: L2 regression, no sampling, " + start + f"SGD lr {r['lr']}, momentum 0.9, "
                          f"×0.1 every {r['lr_step']} epochs, batch {r['batch_size']}, weight decay 1e-4, flips, seed "
                          f"{r['seed']}, {r['epochs']} epochs; after each epoch the model is scored on the validation "
@@ -386,7 +388,7 @@ def run_export(args) -> int:
                          f"lowest mean pAUC (FMR=1e-3, [0, 0.3], both recognizers) is kept: epoch {sel['epoch']}. "
                          f"max |torch − onnxruntime| on 256 validation crops: {parity:.2e}.\n\nReproduce:\n\n```\n{cmd}\n"
                          f"python benchmarks/tiny_tier.py --export {args.export} --run {args.run} --name {args.name} "
-                         f"--tag {args.tag} --card-tables {args.card_tables}\n```\n\nPer epoch (validation protocol pAUC, "
+                         f"--tag {args.tag} --card-tables RESULTS.md  # RESULTS.md: the Results section below\n```\n\nPer epoch (validation protocol pAUC, "
                          "FMR=1e-3; lower is better):\n\n| epoch | train MSE | buffalo_sc [0,0.2] | buffalo_sc [0,0.3] | "
                          f"mfn-128d [0,0.2] | mfn-128d [0,0.3] |\n|---|---:|---:|---:|---:|---:|\n{rows}"),
             ("Results", Path(args.card_tables).read_text()),
