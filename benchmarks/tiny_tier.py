@@ -192,7 +192,7 @@ def init_from_onnx(model, onnx_path: Path, crops_bgr: np.ndarray) -> float:
     from fiqa_plugin.training.train import to_input
 
     g = onnx.load(str(onnx_path)).graph
-    init = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    init = {t.name: numpy_helper.to_array(t).copy() for t in g.initializer}
     convs = [(init[n.input[1]], init[n.input[2]]) for n in g.node if n.op_type == "Conv"]
     gemm = next(n for n in g.node if n.op_type == "Gemm")
     pairs = []
