@@ -1,15 +1,19 @@
 """Label and recipe selection for the accurate tier, on the CelebA validation protocol only (never LFW).
 
-    python benchmarks/accurate_tier.py [--copies 1] [--kinds cos cr sdd] [--seeds 0 1 2] [--export DIR --pick NAME]
+    python benchmarks/accurate_tier.py [--copies 1] [--kinds cos cr sdd] [--input pool+emb+ln] [--model ridge]
+                                       [--seeds 0 1 2] [--export DIR --pick NAME --tag TAG]
 
 For every label recipe (centre cosine, certainty ratio (CR-FIQA), SDD; from ``buffalo_sc``,
-``mobilefacenet-128d`` or both; fusions = mean of percentile ranks), an embedding head
-(:mod:`fiqa_plugin.training.embedding_head`: MLP on ``buffalo_sc``'s raw embedding, so its norm is an
-input) is trained on the training faces of ``benchmarks/accurate_features.py`` and judged by its
-pAUC (FMR=1e-3, discard [0, 0.2] and [0, 0.3]) on the validation pairs of ``benchmarks/validation.py``
-with both recognizers. Labels are leave-one-out: centres are the clean faces of each identity, and
-a face (or a degraded copy) leaves its clean original out of its own centre. ``--export`` writes the
-picked recipe (mean of ``--seeds`` heads) as ``<arch>.<tag>.onnx/.json`` composed with ``buffalo_sc``.
+``mobilefacenet-128d`` or both; fusions = mean of percentile ranks), a head is trained on the
+training faces of ``benchmarks/accurate_features.py`` and judged by its pAUC (FMR=1e-3, discard
+[0, 0.2] and [0, 0.3]) on the validation pairs of ``benchmarks/validation.py`` with both
+recognizers. ``--input`` is what the head reads (:func:`head_inputs`: ``buffalo_sc``'s raw embedding,
+optionally its last-stage input pooled and the log norm; inputs other than ``emb`` are standardised);
+``--model`` an MLP (:mod:`fiqa_plugin.training.embedding_head`, mean of ``--seeds``) or a closed-form
+ridge regression. Labels are leave-one-out: centres are the clean faces of each identity, and a face
+(or a degraded copy) leaves its clean original out of its own centre. ``--export`` writes the picked
+recipe as ``embedding-head.<tag>.onnx/.json`` composed with ``buffalo_sc`` (the pooling, log norm and
+standardisation computed inside the head's graph: :func:`feature_module`).
 """
 from __future__ import annotations
 
