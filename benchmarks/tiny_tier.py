@@ -252,7 +252,8 @@ def run_training(args) -> int:
                   "teacher_val": getattr(args, "teacher_val", None), "n_samples": len(ts.labels), "n_clean": int((ts.degradation == "").sum())}
     cfg = TrainConfig(arch=args.arch, arch_kwargs=json.loads(args.arch_kwargs), input_size=args.input_size,
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_step=args.lr_step,
-                      threads=args.threads, sampling="none", val_fraction=0.02, seed=args.seed)
+                      threads=args.threads, sampling="none", val_fraction=0.02, seed=args.seed,
+                      rank_weight=args.rank_weight)
     t0 = time.time()
 
     def on_epoch(epoch, rec):
@@ -382,7 +383,9 @@ def run_export(args) -> int:
                         if r.get("yaw_oversample", 1) > 1 else "")),
             ("Labels", teacher_text + (recipe_text if teacher_text else recipe_text[0].upper() + recipe_text[1:])),
             ("Training", f"`fiqa_plugin.training.train.train`: L2 regression, no sampling, " + start + f"SGD lr {r['lr']}, momentum 0.9, "
-                         f"×0.1 every {r['lr_step']} epochs, batch {r['batch_size']}, weight decay 1e-4, flips, seed "
+                         f"×0.1 every {r['lr_step']} epochs, batch {r['batch_size']}, weight decay 1e-4, flips, "
+                         + (f"plus {r['rank_weight']} × the in-batch pairwise ranking loss, " if r.get("rank_weight") else "")
+                         + f"seed "
                          f"{r['seed']}, {r['epochs']} epochs; after each epoch the model is scored on the validation "
                          "protocol (`benchmarks/validation.py`: 200 held-out CelebA identities) and the epoch with the "
                          f"lowest mean pAUC (FMR=1e-3, [0, 0.3], both recognizers) is kept: epoch {sel['epoch']}. "
@@ -415,6 +418,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lr-step", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rank-weight", type=float, default=0.0, help="weight of the in-batch pairwise ranking loss")
     ap.add_argument("--init-from", help="start from this shipped crop model's weights (same architecture)")
     ap.add_argument("--yaw", type=float, default=30.0)
     ap.add_argument("--yaw-oversample", type=int, default=1)
