@@ -143,7 +143,9 @@ def grid_region(bgr: np.ndarray, bbox: np.ndarray, block: int = 8) -> Optional[n
     x2, y2 = min(w, int(np.ceil(bbox[2]))), min(h, int(np.ceil(bbox[3])))
     if x2 - x1 < 2 * block or y2 - y1 < 2 * block:
         return None
-    return bgr[y1:y2, x1:x2]
+    # a copy: a view would keep the whole decoded image alive for as long as the face is (the
+    # pipelined driver holds a window of finished images, so big photos would add up)
+    return bgr[y1:y2, x1:x2].copy()
 
 
 def _as_bgr(arr: np.ndarray) -> np.ndarray:

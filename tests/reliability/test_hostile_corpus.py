@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import collections
 
-#: Peak RSS of the whole `fiqa score` process. Measured 0.5-0.7 GiB (docs/reliability.md): the
-#: interpreter and onnxruntime (~0.3 GiB) plus one decode at the 64 Mi-pixel budget (<= 1.1 GiB).
-RSS_BOUND_MIB = 1536
+#: Peak RSS of the whole `fiqa score` process. Measured 0.78-0.80 GiB in 8 runs (docs/reliability.md),
+#: once 1.67 GiB in a full-suite run on a loaded machine (not reproduced since): the interpreter and
+#: onnxruntime (~0.3 GiB), one decode at the 64 Mi-pixel budget (<= 1.1 GiB), and what the allocator
+#: of the pipelined driver's threads may keep of an earlier big decode. A 30000x30000 PNG bomb took
+#: 9.8 GiB before the budget existed.
+RSS_BOUND_MIB = 2048
 
 
 def test_every_hostile_file_gets_one_documented_row(rel, tmp_path):
