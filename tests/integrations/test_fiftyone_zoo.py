@@ -64,7 +64,7 @@ def test_load_zoo_model_and_apply(zoo_url, make_dataset, lfw20, bad_files):
     assert zoo_url in foz.list_zoo_model_sources()
     assert "fiqa/mbv2_t1_w025_h256" in foz.list_zoo_models() and "fiqa/blur" in foz.list_zoo_models()
     model = foz.load_zoo_model("fiqa/mbv2_t1_w025_h256", batch_size=8)
-    assert isinstance(model, FIQAModel) and model.method_name == "mbv2_t1_w025_h256.celeba-r1"
+    assert isinstance(model, FIQAModel) and model.method_name == "mbv2_t1_w025_h256.celeba2-r1"
     # The ONNX weights were copied into the zoo folder and are what runs, with their calibration table.
     assert "fiqa-mbv2_t1_w025_h256" in str(model.scorer.method.config.model_path)
     assert model.scorer.calibration is not None and "calibration" in model.scorer.method.config.extra
