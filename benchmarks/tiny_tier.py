@@ -155,17 +155,7 @@ def val_sims():
     return vs, fc, sims
 
 
-def val_paucs(q: np.ndarray, vs, sims) -> Dict[str, float]:
-    """pAUC (FMR=1e-3) at each discard limit of ``benchmarks/validation.py``, per recognizer (``bsc@0.3`` …)."""
-    from fiqa_plugin.evaluation import compute_edc, pair_quality, pauc
-
-    pq = pair_quality(q[vs.pairs[:, 0]], q[vs.pairs[:, 1]])
-    out = {}
-    for rec, s in sims.items():
-        c = compute_edc(s, vs.genuine, pq, fmr=1e-3)
-        for lim in V.LIMITS:
-            out[f"{AT.SHORT[rec]}@{lim}"] = pauc(c, lim)
-    return out
+val_paucs = AT.val_paucs  # pAUC (FMR=1e-3) at each discard limit, per recognizer (``bsc@0.3`` …)
 
 
 def reference_paucs(vs, fc, sims) -> Dict[str, Dict[str, float]]:
