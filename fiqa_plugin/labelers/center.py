@@ -147,30 +147,43 @@ def center_labels(
     return cosine_to_unit(cos, mapping)
 
 
+def masked_centre_sums(embeddings: np.ndarray, inv: np.ndarray, n_ids: int, center_mask: Optional[np.ndarray],
+                       exclude: Optional[np.ndarray], leave_one_out: bool):
+    """``(float64 embeddings, per-identity sums of the center_mask faces, their counts, exclude)`` for
+    :func:`own_centre_cosines`; ``exclude`` defaults to the face itself under ``leave_one_out``."""
+    n = len(embeddings)
+    mask = np.ones(n, bool) if center_mask is None else np.asarray(center_mask, bool)
+    if exclude is None:
+        exclude = np.where(mask, np.arange(n), -1) if leave_one_out else np.full(n, -1)
+    e64 = embeddings.astype(np.float64)
+    sums = np.zeros((n_ids, embeddings.shape[1]))
+    np.add.at(sums, inv[mask], e64[mask])
+    return e64, sums, np.bincount(inv[mask], minlength=n_ids), np.asarray(exclude, np.int64)
+
+
+def own_centre_cosines(e64: np.ndarray, inv: np.ndarray, sums: np.ndarray, counts: np.ndarray,
+                       exclude: np.ndarray, rows: slice) -> np.ndarray:
+    """Cosine of each face in ``rows`` to its own centre less its ``exclude`` member (NaN when empty)."""
+    own, ex = sums[inv[rows]].copy(), exclude[rows]
+    drop = ex >= 0
+    own[drop] -= e64[ex[drop]]
+    norm = np.linalg.norm(own, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.einsum("nd,nd->n", e64[rows], own) / norm
+    c[(counts[inv[rows]] - drop < 1) | ~(norm > 1e-10)] = np.nan
+    return c
+
+
 def _masked_centre_cosines(emb: np.ndarray, inv: np.ndarray, n_ids: int, center_mask: Optional[np.ndarray],
                            exclude: Optional[np.ndarray], leave_one_out: bool, chunk_size: int,
                            progress: Optional[Progress]) -> np.ndarray:
     """Cosines to centres made of the ``center_mask`` faces, each less its ``exclude`` member."""
+    e64, sums, counts, exclude = masked_centre_sums(emb, inv, n_ids, center_mask, exclude, leave_one_out)
     n = len(emb)
-    mask = np.ones(n, bool) if center_mask is None else np.asarray(center_mask, bool)
-    if exclude is None:
-        exclude = np.where(mask, np.arange(n), -1) if leave_one_out else np.full(n, -1)
-    exclude = np.asarray(exclude, np.int64)
-    e64 = emb.astype(np.float64)
-    sums = np.zeros((n_ids, emb.shape[1]))
-    np.add.at(sums, inv[mask], e64[mask])
-    counts = np.bincount(inv[mask], minlength=n_ids)
     cos = np.full(n, np.nan)
     for s in range(0, n, chunk_size):
         e = slice(s, min(n, s + chunk_size))
-        own, ex = sums[inv[e]].copy(), exclude[e]
-        drop = ex >= 0
-        own[drop] -= e64[ex[drop]]
-        norm = np.linalg.norm(own, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            c = np.einsum("nd,nd->n", e64[e], own) / norm
-        c[(counts[inv[e]] - drop < 1) | ~(norm > 1e-10)] = np.nan
-        cos[e] = c
+        cos[e] = own_centre_cosines(e64, inv, sums, counts, exclude, e)
         report(progress, e.stop, n)
     return cos
 

@@ -17,6 +17,7 @@ from typing import Optional
 import numpy as np
 
 from .base import Labeler, Progress, check_inputs, report
+from .center import masked_centre_sums, own_centre_cosines
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +33,14 @@ def certainty_ratio_labels(embeddings: np.ndarray, identities: np.ndarray, *, le
     default with ``leave_one_out``: the face itself (when it is a centre member).
     """
     emb, inv, n_ids = check_inputs(embeddings, identities)
-    n, d = emb.shape
-    mask = np.ones(n, bool) if center_mask is None else np.asarray(center_mask, bool)
-    if exclude is None:
-        exclude = np.where(mask, np.arange(n), -1) if leave_one_out else np.full(n, -1)
-    exclude = np.asarray(exclude, np.int64)
-    e64 = emb.astype(np.float64)
-    sums = np.zeros((n_ids, d))
-    np.add.at(sums, inv[mask], e64[mask])
-    counts = np.bincount(inv[mask], minlength=n_ids)
+    n = len(emb)
+    e64, sums, counts, exclude = masked_centre_sums(emb, inv, n_ids, center_mask, exclude, leave_one_out)
     centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     out = np.full(n, np.nan)
     for s in range(0, n, chunk_size):
         e = slice(s, min(n, s + chunk_size))
-        f, y, ex = e64[e], inv[e], exclude[e]
-        own = sums[y].copy()
-        drop = ex >= 0
-        own[drop] -= e64[ex[drop]]
-        left = counts[y] - drop
-        norm = np.linalg.norm(own, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ccs = np.einsum("nd,nd->n", f, own) / norm
-        ccs[(left < 1) | ~(norm > 1e-10)] = np.nan
+        f, y = e64[e], inv[e]
+        ccs = own_centre_cosines(e64, inv, sums, counts, exclude, e)
         others = f @ centres.T
         others[np.arange(len(y)), y] = -np.inf
         others[:, counts == 0] = -np.inf
