@@ -40,7 +40,8 @@ import numpy as np
 from ..degradations import PROFILES, degrade
 from ..errors import UsageError
 from ..faces.dataset import (  # noqa: F401  (re-exported: the one face dataset lives in core)
-    FaceSet, cache_key, dataset_cache_dir, embed_folder, load_recognizer as _recognizer, score_in_batches,
+    FaceSet, cache_key, dataset_cache_dir, embed_crops, embed_folder, load_recognizer as _recognizer,
+    score_in_batches,
 )
 
 log = logging.getLogger(__name__)
@@ -80,10 +81,6 @@ def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
     return np.stack([cv2.resize(c, (size, size), interpolation=interp) for c in crops])
 
 
-def _embed_batches(rec, crops: np.ndarray) -> np.ndarray:
-    return np.concatenate([rec.embed(crops[i : i + 256]).normed for i in range(0, len(crops), 256)])
-
-
 def v2_copy(faces: FaceSet, seed: int, copy: int) -> Tuple[np.ndarray, np.ndarray]:
     """Degraded copy ``copy`` of every face (``v2``; a generator per copy, so copies are independent)."""
     rng = np.random.default_rng([seed, copy])
@@ -100,7 +97,7 @@ def _v2_copy_embeddings(faces: FaceSet, crops: np.ndarray, desc: np.ndarray, rec
             if np.array_equal(z["degradation"], desc):  # the crops regenerated from the seed are the same
                 return z["embeddings"]
         log.warning("%s does not match the regenerated copy; re-embedding", path)
-    emb = _embed_batches(_recognizer(recognizer, threads), crops).astype(np.float32)
+    emb = embed_crops(_recognizer(recognizer, threads), crops, batch=256)[0]
     if cache:
         np.savez(path, embeddings=emb, degradation=desc)
     return emb
@@ -113,7 +110,7 @@ def _norms(faces: FaceSet, crops: np.ndarray, part: str, recognizer: str, thread
         with np.load(path, allow_pickle=False) as z:
             return z["norms"]
     rec = _recognizer(recognizer, threads)
-    norms = np.concatenate([rec.embed(crops[i : i + 256]).norms for i in range(0, len(crops), 256)]).astype(np.float32)
+    norms = embed_crops(rec, crops, batch=256)[1]
     if cache:
         np.savez(path, norms=norms)
     return norms
@@ -174,7 +171,7 @@ def build_training_set(
         if profile == "v1":
             out = [degrade(x, rng) for x in faces.crops]
             dc, dd = np.stack([o[0] for o in out]), np.array([o[1] for o in out])
-            emb.append(_embed_batches(rec, dc))
+            emb.append(embed_crops(rec, dc, batch=256)[0])
         else:
             dc, dd = v2_copy(faces, seed, c)
             emb.append(_v2_copy_embeddings(faces, dc, dd, recognizer, threads, seed, c, cache))
