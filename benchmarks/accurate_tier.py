@@ -64,10 +64,11 @@ def standardiser(x: np.ndarray):
 
 def pct_rank(q: np.ndarray) -> np.ndarray:
     """Percentile ranks on (0, 1) of the finite values (NaN stays NaN)."""
+    from fiqa_plugin.training.data import rank_labels
+
     out = np.full(len(q), np.nan)
     ok = np.isfinite(q)
-    r = np.argsort(np.argsort(q[ok], kind="stable"), kind="stable")
-    out[ok] = (r + 0.5) / ok.sum()
+    out[ok] = rank_labels(q[ok])
     return out
 
 
