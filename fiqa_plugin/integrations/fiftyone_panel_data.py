@@ -2,8 +2,8 @@
 
 The panel (``operators/quality_panel.py``) and ``evaluate_edc`` only lay these out:
 
-- :func:`quality_fields` / :func:`default_quality_field`: the float fields holding face quality, the
-  calibrated 0–100 ``<field>_score`` (:mod:`fiqa_plugin.quality.calibration`) first;
+- :func:`quality_fields`: the float fields holding face quality, the calibrated 0–100 ``<field>_score``
+  (:mod:`fiqa_plugin.quality.calibration`) first (the panel opens on the first);
 - :func:`histogram`: a Plotly bar trace of a field and its slider range (0–100 when calibrated);
 - :func:`threshold_view` / :func:`kept_counts`: the samples (or faces) at or above a threshold, and
   :func:`split_threshold` to take such a view apart again;
@@ -63,12 +63,6 @@ def quality_fields(samples: Samples) -> List[str]:
         return 2, f
 
     return sorted(floats, key=rank)
-
-
-def default_quality_field(samples: Samples) -> Optional[str]:
-    """The field the panel opens on: the first of :func:`quality_fields`, ``None`` when there is none."""
-    fields = quality_fields(samples)
-    return fields[0] if fields else None
 
 
 def faces_fields(samples: Samples) -> List[str]:
