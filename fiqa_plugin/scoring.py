@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 # The best shipped crop model on LFW at tinyFQnet-class cost (docs/lfw_benchmark.md); tinyFQnet itself stays registered.
 DEFAULT_METHOD = "mbv2_t1_w025_h256"
+#: The accurate tier, the default wherever the recognizer it was trained on runs anyway (see
+#: :func:`default_method`). An architecture name: the registry resolves it to the tag whose JSON says
+#: ``"default": true``, so a retrained tag takes over through its config alone.
+ACCURATE_METHOD = "embedding-head"
 
 
 @dataclass
@@ -53,6 +57,21 @@ def resolve_method(method: Union[str, QualityMethod, None], **kw) -> QualityMeth
     if isinstance(method, QualityMethod):
         return method
     return QUALITY_METHODS.create(method or DEFAULT_METHOD, **kw)
+
+
+def default_method(recognizer: Union[str, os.PathLike, None] = None) -> str:
+    """The default quality method's name given the recognizer running anyway: :data:`ACCURATE_METHOD` when
+    ``recognizer`` is the one it was trained on (a registered recognizer name equal to its config's
+    ``compose.recognizer``, or the path of an ONNX file named its ``compose.recognizer_file``), else
+    :data:`DEFAULT_METHOD` (also when no recognizer runs, ``None``). Reads configs only; loads no model."""
+    if recognizer is None or ACCURATE_METHOD not in QUALITY_METHODS:
+        return DEFAULT_METHOD
+    cfg = QUALITY_METHODS.entry(ACCURATE_METHOD).tags.get("config")
+    comp = getattr(cfg, "compose", None) or {}
+    rec = os.fspath(recognizer)
+    if rec == comp.get("recognizer") or (comp.get("recognizer_file") and os.path.basename(rec) == comp["recognizer_file"]):
+        return ACCURATE_METHOD
+    return DEFAULT_METHOD
 
 
 def resolve_recognizer(recognizer: Union[str, Recognizer, None], **kw) -> Recognizer:

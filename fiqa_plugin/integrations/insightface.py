@@ -22,6 +22,14 @@ How it hooks in (InsightFace 2.1's own extension points, no patching):
   (``norm_crop`` → ``get_feat``) and keeps the crop; ``get`` then scores those very
   crops in one batch, so quality and embedding see the same pixels and the embedding
   is bit-identical to plain InsightFace.
+* one pass: a quality head on the recognizer's own tensors (a ``compose`` config, e.g. the accurate
+  tier ``embedding-head``) whose ``recognizer_file`` is the pack's recognizer gets no second
+  recognizer run: the recognizer's session is rebuilt from the same file with the head's input
+  tensors as extra outputs (:func:`fiqa_plugin.quality.compose.add_outputs`), ``get_feat`` runs
+  unchanged on it, and ``get`` feeds the kept tensors to the head alone
+  (:class:`~fiqa_plugin.quality.compose.RecognizerHead`). Left out, ``quality_model`` is that
+  accurate tier when the pack's recognizer is the one it was trained on
+  (:func:`fiqa_plugin.scoring.default_method`).
 """
 from __future__ import annotations
 
@@ -30,7 +38,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from insightface.app import FaceAnalysis as _InsightFaceAnalysis
@@ -44,6 +52,7 @@ from ..faces.pipeline import grid_region
 from ..paths import insightface_root
 from ..quality.base import CropQualityMethod, QualityMethod
 from ..quality.calibration import Calibration, calibration_for
+from ..quality.compose import RecognizerHead, add_outputs, missing_tensors
 from ..quality.onnx_model import OnnxQualityModel, QualityModelConfig
 from ..errors import ModelError
 
@@ -84,16 +93,61 @@ def quality_files_in_pack(pack_dir: Union[str, os.PathLike]) -> set:
     return files
 
 
-class _SharedCropRecognition:
-    """The pack's ArcFace recognizer, keeping each face's aligned crop for the quality method.
+class _ExtraOutputsSession:
+    """Stands in for the recognizer's onnxruntime session: a session of the same file that also returns
+    ``extra`` tensors. ``run`` with the recognizer's own output names returns just those, as before, and
+    keeps the extra tensors of that run in ``last``; everything else goes to the new session."""
 
-    ``get`` repeats ``ArcFaceONNX.get`` step for step, so embeddings do not change.
+    def __init__(self, session: Any, own_outputs: int, extra: Sequence[str]) -> None:
+        self._session = session
+        self._own = own_outputs
+        self.extra = list(extra)
+        self.last: Dict[str, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+    def get_outputs(self) -> list:
+        return self._session.get_outputs()[: self._own]
+
+    def run(self, output_names: Any, input_feed: Dict[str, Any], run_options: Any = None) -> list:
+        names = list(output_names or [o.name for o in self.get_outputs()])
+        out = self._session.run(names + self.extra, input_feed, run_options)
+        self.last = dict(zip(self.extra, out[len(names):]))
+        return out[: len(names)]
+
+
+def _with_extra_outputs(rec: ArcFaceONNX, graph: Any, tensors: Sequence[str]) -> _ExtraOutputsSession:
+    """A session of the recognizer's graph with ``tensors`` as extra outputs, built with the providers and
+    options of InsightFace's own session (same kernels, so the same embedding)."""
+    import onnxruntime as ort
+
+    old = rec.session
+    providers = old.get_providers()
+    options = old.get_provider_options()
+    session = ort.InferenceSession(add_outputs(graph, tensors).SerializeToString(), sess_options=old.get_session_options(),
+                                   providers=providers, provider_options=[options.get(p, {}) for p in providers])
+    return _ExtraOutputsSession(session, len(old.get_outputs()), tensors)
+
+
+class _SharedCropRecognition:
+    """The pack's ArcFace recognizer, keeping each face's aligned crop (and, for a one-pass head, the
+    recognizer tensors it reads) for the quality method.
+
+    ``get`` repeats ``ArcFaceONNX.get`` step for step, so embeddings do not change. With ``extra``
+    (:func:`_with_extra_outputs`) the recognizer's session is replaced by one of the same file that
+    also returns those tensors; ``get_feat`` itself runs unchanged.
     Everything else is delegated to the wrapped model.
     """
 
-    def __init__(self, inner: ArcFaceONNX) -> None:
+    def __init__(self, inner: ArcFaceONNX, extra: Optional[_ExtraOutputsSession] = None) -> None:
         self.inner = inner
         self.crops: Dict[int, np.ndarray] = {}
+        #: id(face) -> recognizer tensor name -> [1, ...] (one-pass heads only)
+        self.tensors: Dict[int, Dict[str, np.ndarray]] = {}
+        self._extra = extra
+        if extra is not None:
+            inner.session = extra
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -101,10 +155,16 @@ class _SharedCropRecognition:
     def prepare(self, ctx_id: int, **kwargs: Any) -> None:
         self.inner.prepare(ctx_id, **kwargs)
 
+    def clear(self) -> None:
+        self.crops.clear()
+        self.tensors.clear()
+
     def get(self, img: np.ndarray, face: Any) -> np.ndarray:
         aimg = face_align.norm_crop(img, landmark=face.kps, image_size=self.inner.input_size[0])
         face.embedding = self.inner.get_feat(aimg).flatten()
         self.crops[id(face)] = aimg
+        if self._extra is not None:
+            self.tensors[id(face)] = self._extra.last
         return face.embedding
 
 
@@ -115,9 +175,12 @@ class FaceAnalysis(_InsightFaceAnalysis):
     ``quality_model`` is the name of a quality model stored in the pack folder
     (``<arch>.<tag>`` or ``<arch>``), else of any registered quality method
     (``fiqa methods``), or a :class:`QualityMethod` instance; left out, the pack's own
-    quality model if it has one (the first by file name), else :data:`fiqa_plugin.scoring.DEFAULT_METHOD`. ``root`` defaults to
-    :func:`fiqa_plugin.paths.insightface_root`. Other arguments go to InsightFace.
-    Not thread-safe (neither is InsightFace's).
+    quality model if it has one (the first by file name), else the accurate tier
+    :data:`fiqa_plugin.scoring.ACCURATE_METHOD` when the pack's recognizer is the one it was trained on,
+    else :data:`fiqa_plugin.scoring.DEFAULT_METHOD` (:func:`fiqa_plugin.scoring.default_method`). A head
+    on the pack's own recognizer is computed from the same recognizer pass as the embedding
+    (``one_pass`` tells). ``root`` defaults to :func:`fiqa_plugin.paths.insightface_root`. Other
+    arguments go to InsightFace. Not thread-safe (neither is InsightFace's).
     """
 
     def __init__(
@@ -140,16 +203,24 @@ class FaceAnalysis(_InsightFaceAnalysis):
         self.quality_method: Optional[QualityMethod] = None
         self.quality_calibration: Optional[Calibration] = None
         self._shared: Optional[_SharedCropRecognition] = None
+        self._head: Optional[RecognizerHead] = None
         if quality:
-            self.quality_method = self._resolve_quality(quality_model, quality_kwargs or {})
-            self.quality_calibration = calibration_for(self.quality_method)
             rec = self.models.get("recognition")
             # Only a recognizer whose get() is ArcFaceONNX's own is known to do norm_crop → get_feat.
-            if rec is not None and type(rec).get is ArcFaceONNX.get:
-                self._shared = _SharedCropRecognition(rec)
+            rec = rec if rec is not None and type(rec).get is ArcFaceONNX.get else None
+            self.quality_method, self._head = self._resolve_quality(quality_model, dict(quality_kwargs or {}), rec)
+            self.quality_calibration = calibration_for(self.quality_method)
+            if rec is not None:
+                extra = _with_extra_outputs(rec, _graph(rec), self._head.tensors) if self._head is not None else None
+                self._shared = _SharedCropRecognition(rec, extra)
                 self.models["recognition"] = self._shared
-            log.info("FaceAnalysis quality method %s (shared recognizer crop: %s)",
-                     self.quality_method.name, self._shared is not None)
+            log.info("FaceAnalysis quality method %s (shared recognizer crop: %s, one pass: %s)",
+                     self.quality_method.name, self._shared is not None, self.one_pass)
+
+    @property
+    def one_pass(self) -> bool:
+        """Whether quality comes from the recognizer pass that computes the embedding (a head on its tensors)."""
+        return self._head is not None
 
     def _drop_misrouted_quality_models(self, allowed_modules: Optional[Sequence[str]], kwargs: Dict[str, Any]) -> None:
         # InsightFace routes legacy packs' ONNX files by input shape: a 112×112 (or any
@@ -177,26 +248,48 @@ class FaceAnalysis(_InsightFaceAnalysis):
             raise ModelError(f"no face detector left in {self.model_dir} once its quality models are set aside")
         self.det_model = self.models["detection"]
 
-    def _resolve_quality(self, spec: Union[str, QualityMethod, None], kw: Dict[str, Any]) -> QualityMethod:
+    def _resolve_quality(self, spec: Union[str, QualityMethod, None], kw: Dict[str, Any],
+                         rec: Optional[ArcFaceONNX]) -> Tuple[QualityMethod, Optional[RecognizerHead]]:
+        """The quality method, and its head alone when it is computed from ``rec``'s own pass."""
         if isinstance(spec, QualityMethod):
-            return spec
-        in_pack = quality_configs_in_pack(self.model_dir)
-        for cfg in in_pack:
+            return spec, _one_pass_head(spec, rec, kw)
+        for cfg in quality_configs_in_pack(self.model_dir):
             if spec is None or spec in (cfg.name, cfg.arch):
-                return OnnxQualityModel(cfg, **kw)
-        from ..scoring import resolve_method
+                return self._onnx_method(cfg, kw, rec)
+        from ..plugins import QUALITY_METHODS
+        from ..scoring import DEFAULT_METHOD, default_method, resolve_method
 
-        return resolve_method(spec, **kw)
+        if spec is None:
+            spec = default_method(rec.model_file if rec is not None else None)
+            cfg = QUALITY_METHODS.entry(spec).tags.get("config")
+            if spec != DEFAULT_METHOD and not _runs_on(cfg, rec):
+                log.info("the pack's recognizer lacks the tensors %s reads: default %s instead", spec, DEFAULT_METHOD)
+                spec = DEFAULT_METHOD
+        cfg = QUALITY_METHODS.entry(spec).tags.get("config") if spec in QUALITY_METHODS else None
+        if _runs_on(cfg, rec):
+            return self._onnx_method(cfg, kw, rec)
+        return resolve_method(spec, **kw), None
+
+    @staticmethod
+    def _onnx_method(cfg: QualityModelConfig, kw: Dict[str, Any],
+                     rec: Optional[ArcFaceONNX]) -> Tuple[QualityMethod, Optional[RecognizerHead]]:
+        if not _runs_on(cfg, rec):
+            return OnnxQualityModel(cfg, **kw), None
+        assert rec is not None
+        # The whole model is composed with the pack's own recognizer file: it scores the faces the
+        # recognizer skipped (e.g. the liveness add-on rejected them), and is what quality_method names.
+        method = OnnxQualityModel(cfg, recognizer_path=rec.model_file, **kw)
+        return method, RecognizerHead(cfg, threads=kw.get("threads"))
 
     def get(self, img: np.ndarray, max_num: int = 0, det_metric: str = "default") -> list:
         """InsightFace's faces, each with ``quality`` (float, NaN when not computable) and ``quality_method``."""
         if self._shared is not None:
-            self._shared.crops.clear()
+            self._shared.clear()
         faces = super().get(img, max_num=max_num, det_metric=det_metric)
         if self.quality_method is not None and faces:
             self._score(img, faces)
         if self._shared is not None:
-            self._shared.crops.clear()
+            self._shared.clear()
         return faces
 
     def _crop(self, img: np.ndarray, face: Any) -> Optional[np.ndarray]:
@@ -212,11 +305,18 @@ class FaceAnalysis(_InsightFaceAnalysis):
     def _score(self, img: np.ndarray, faces: list) -> None:
         method = self.quality_method
         assert method is not None
-        crops = [self._crop(img, f) for f in faces]
-        needs_emb = "embedding" in method.requires
-        usable = [i for i, (f, c) in enumerate(zip(faces, crops))
-                  if c is not None and not (needs_emb and f.embedding is None)]
         q = np.full(len(faces), np.nan, np.float32)
+        todo = list(range(len(faces)))
+        if self._head is not None and self._shared is not None:
+            got = [self._shared.tensors.get(id(f)) for f in faces]
+            done = [i for i, t in enumerate(got) if t is not None]
+            if done:
+                q[done] = self._head.score({t: np.concatenate([got[i][t] for i in done]) for t in self._head.tensors})
+            todo = [i for i, t in enumerate(got) if t is None]  # recognition skipped (e.g. liveness): the composed graph
+        rest = set(todo)
+        crops = [self._crop(img, f) if i in rest else None for i, f in enumerate(faces)]
+        needs_emb = "embedding" in method.requires
+        usable = [i for i in todo if crops[i] is not None and not (needs_emb and faces[i].embedding is None)]
         if usable:
             if isinstance(method, CropQualityMethod):
                 q[usable] = method.score_crops(np.stack([crops[i] for i in usable]))
@@ -240,3 +340,29 @@ class FaceAnalysis(_InsightFaceAnalysis):
             det_score=float(face.det_score), index=index, embedding=emb, embedding_norm=norm,
             region=grid_region(img, bbox),
         )
+
+
+def _graph(rec: ArcFaceONNX) -> Any:
+    import onnx
+
+    return onnx.load(rec.model_file)
+
+
+def _runs_on(cfg: Optional[QualityModelConfig], rec: Optional[ArcFaceONNX]) -> bool:
+    """Whether ``cfg`` is a head on ``rec``'s own tensors: its ``compose.recognizer_file`` is ``rec``'s file
+    name and the graph has every tensor the head reads."""
+    comp = getattr(cfg, "compose", None)
+    if not comp or rec is None or not comp.get("recognizer_file"):
+        return False
+    if os.path.basename(os.fspath(rec.model_file)) != comp["recognizer_file"]:
+        return False
+    missing = missing_tensors(_graph(rec), comp["inputs"].values())
+    if missing:
+        log.warning("%s has no tensor(s) %s: %s cannot share its pass", rec.model_file, missing, cfg.name)
+    return not missing
+
+
+def _one_pass_head(method: QualityMethod, rec: Optional[ArcFaceONNX], kw: Dict[str, Any]) -> Optional[RecognizerHead]:
+    """The head alone of a composed ONNX model instance that reads ``rec``'s tensors, else ``None``."""
+    cfg = getattr(method, "config", None) if isinstance(method, OnnxQualityModel) else None
+    return RecognizerHead(cfg, threads=kw.get("threads")) if _runs_on(cfg, rec) else None

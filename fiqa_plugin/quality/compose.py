@@ -17,7 +17,10 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Iterable, List, Optional
+
+import numpy as np
+
 from ..errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -45,8 +48,7 @@ def compose_with_recognizer(head_path: os.PathLike | str, recognizer_path: os.Pa
     onnx = _onnx()
     rec = onnx.load(str(recognizer_path))
     head = onnx.load(str(head_path))
-    rec_tensors = {o for n in rec.graph.node for o in n.output}
-    missing = [t for t in inputs.values() if t not in rec_tensors]
+    missing = missing_tensors(rec, inputs.values())
     if missing:
         raise ModelError(f"recognizer {recognizer_path} has no tensor(s) {missing}: this head was trained on a "
                          f"different recognizer file")
@@ -65,10 +67,7 @@ def compose_with_recognizer(head_path: os.PathLike | str, recognizer_path: os.Pa
         head = onnx.version_converter.convert_version(head, v_rec)
     ir = max(rec.ir_version, head.ir_version)
     rec.ir_version = head.ir_version = ir
-    outs = {o.name for o in rec.graph.output}
-    for t in inputs.values():
-        if t not in outs:
-            rec.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+    add_outputs(rec, inputs.values())
     head = onnx.compose.add_prefix(head, PREFIX)
     merged = onnx.compose.merge_models(
         rec, head, io_map=[(t, PREFIX + h) for h, t in inputs.items()], outputs=[PREFIX + q_out, embedding],
@@ -79,6 +78,56 @@ def compose_with_recognizer(head_path: os.PathLike | str, recognizer_path: os.Pa
     del merged.graph.output[:]
     merged.graph.output.extend(outs)
     return merged
+
+
+def missing_tensors(model, tensors: Iterable[str]) -> List[str]:
+    """The names in ``tensors`` that no node of ``model`` (an ``onnx.ModelProto``) produces."""
+    produced = {o for n in model.graph.node for o in n.output}
+    return [t for t in tensors if t not in produced]
+
+
+def add_outputs(model, tensors: Iterable[str]):
+    """``model`` (an ``onnx.ModelProto``, changed in place and returned) with ``tensors`` as extra graph
+    outputs, after its own: a session of it returns them beside the usual outputs from the same pass."""
+    onnx = _onnx()
+    outs = {o.name for o in model.graph.output}
+    for t in tensors:
+        if t not in outs:
+            model.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+            outs.add(t)
+    return model
+
+
+class RecognizerHead:
+    """A composed model's head alone, fed recognizer tensors computed elsewhere (a recognizer session that
+    returns them as extra outputs, :func:`add_outputs`): the composed graph's quality without a second
+    recognizer pass. ``config`` is the model's :class:`~.onnx_model.QualityModelConfig` (with ``compose``)."""
+
+    def __init__(self, config, threads: Optional[int] = None) -> None:
+        from ..onnx_session import make_session
+
+        if not config.compose:
+            raise ModelError(f"{config.name} is not a head on a recognizer (no 'compose' in its config)")
+        self.name = config.name
+        #: head input -> recognizer tensor
+        self.inputs: Dict[str, str] = dict(config.compose["inputs"])
+        self.session = make_session(str(config.model_path), threads=threads)
+        outputs = [o.name for o in self.session.get_outputs()]
+        if config.output and config.output not in outputs:
+            raise ModelError(f"{config.name}: output {config.output!r} not in the head's outputs {outputs}")
+        self._out = outputs.index(config.output) if config.output else 0
+        self._sign = 1.0 if config.higher_is_better else -1.0
+
+    @property
+    def tensors(self) -> List[str]:
+        """The recognizer tensors the head reads."""
+        return list(self.inputs.values())
+
+    def score(self, tensors: Dict[str, np.ndarray]) -> np.ndarray:
+        """Quality ``[N]`` (higher = better) from recognizer tensor name -> ``[N, ...]`` values."""
+        feed = {h: np.ascontiguousarray(tensors[t], np.float32) for h, t in self.inputs.items()}
+        q = self.session.run(None, feed)[self._out]
+        return (self._sign * q.reshape(len(q), -1)[:, 0]).astype(np.float32)
 
 
 def recognizer_path(name: str, expected_file: Optional[str] = None) -> str:

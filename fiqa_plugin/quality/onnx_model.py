@@ -113,14 +113,17 @@ class QualityModelConfig:
 class OnnxQualityModel(CropQualityMethod):
     """A crop-based quality model run with onnxruntime (never torch)."""
 
-    def __init__(self, config: QualityModelConfig, threads: Optional[int] = None, batch_size: Optional[int] = None):
+    def __init__(self, config: QualityModelConfig, threads: Optional[int] = None, batch_size: Optional[int] = None,
+                 recognizer_path: Optional[str] = None):
+        """``recognizer_path``: for a composed model, the recognizer ONNX file to compose with instead of the
+        registered recognizer's (e.g. the one an InsightFace pack loaded)."""
         self.config = config
         self.name = config.name
         self.score_range = tuple(config.score_range) if config.score_range else None
         self._threads = threads
         if config.input_format == "float":
             # Resize, channel order, normalisation and layout run inside the graph (fiqa_plugin/quality/preprocess_graph.py).
-            self._float_model = self._load_float_model(config)
+            self._float_model = self._load_float_model(config, recognizer_path)
             self._sessions: Dict[int, Any] = {}
             self.session = self._session(ALIGNED)
         else:
@@ -142,14 +145,14 @@ class OnnxQualityModel(CropQualityMethod):
         return cls(QualityModelConfig.load(path), **kw)
 
     @staticmethod
-    def _load_float_model(config: QualityModelConfig):
+    def _load_float_model(config: QualityModelConfig, rec_file: Optional[str] = None):
         import onnx
 
         if config.compose:
             from .compose import compose_with_recognizer, recognizer_path
 
             c = config.compose
-            rec = recognizer_path(c["recognizer"], c.get("recognizer_file"))
+            rec = rec_file or recognizer_path(c["recognizer"], c.get("recognizer_file"))
             return compose_with_recognizer(config.model_path, rec, c["inputs"], config.output)
         if not config.model_path.exists():
             raise MissingAssetError(f"ONNX model not found: {config.model_path}")

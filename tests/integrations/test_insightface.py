@@ -112,15 +112,17 @@ def test_quality_uses_the_recognizer_crop(t1):
 def test_lfw_photo_one_face(lfw_images):
     app = _app()
     faces = app.get(cv2.imread(lfw_images[0]))
-    assert len(faces) >= 1 and 0.0 <= faces[0].quality <= 1.0
+    assert len(faces) >= 1 and math.isfinite(faces[0].quality) and 0.0 <= faces[0].quality_score <= 100.0
 
 
-def test_default_quality_model_is_the_scoring_default():
+def test_default_quality_model_is_the_scoring_default_for_buffalo_sc():
+    """buffalo_sc's recognizer runs anyway: the default is the policy's (the accurate tier, one pass)."""
     from fiqa_plugin.plugins import QUALITY_METHODS
-    from fiqa_plugin.scoring import DEFAULT_METHOD
+    from fiqa_plugin.scoring import default_method
 
     app = _app()
-    assert app.quality_method.name == QUALITY_METHODS.create(DEFAULT_METHOD).name
+    want = default_method(app.models["recognition"].model_file)
+    assert app.quality_method.name == QUALITY_METHODS.entry(want).tags["config"].name
 
 
 def test_unknown_quality_model_names_the_choices():
