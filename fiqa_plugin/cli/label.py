@@ -74,7 +74,13 @@ def run(args: argparse.Namespace) -> int:
     entry = LABELERS.entry(args.method)
     needs_initial = entry.tags.get("needs_initial_scores", False)
     if needs_initial and not (args.scores or args.initial_method):
-        raise UsageError(f"--method {args.method} refines existing scores: pass --scores CSV or --initial-method NAME")
+        from ..scoring import default_method
+
+        # No default on purpose: the labels keep the initial scores' values, re-ordered, so which method's
+        # scores are refined is the user's choice. The hint names the default policy's model for --recognizer.
+        raise UsageError(f"--method {args.method} refines existing scores: pass --scores CSV or --initial-method NAME",
+                         hint=f"e.g. --initial-method {default_method(args.recognizer)}, the default quality model "
+                              f"where {args.recognizer} runs anyway")
     accepted = inspect.signature(entry.factory).parameters
     labeler = entry.factory(**{k: v for k, v in labeler_options(args).items() if k in accepted})
     initial = None
