@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import Checkpoint, write_history
 from .train import ordinal_srcc
+from .trainer import TrainingRun, fit
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def train_head(embeddings: np.ndarray, labels01: np.ndarray, identities: Optiona
     """Train a head with L1 on ``labels01`` (``[0, 1]``, NaN rows skipped); identities held out for
     validation when ``identities`` is given (``val_fraction`` > 0). Returns the model (eval mode)
     and its per-epoch history; with ``out`` it checkpoints every epoch (resumed from when ``resume``) and
-    writes ``history.json`` and ``head.pt``."""
+    writes ``history.json`` and ``head.pt`` (the loop: :func:`.trainer.fit`)."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     x = np.asarray(embeddings, np.float32)
@@ -84,36 +84,22 @@ def train_head(embeddings: np.ndarray, labels01: np.ndarray, identities: Optiona
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    history: List[dict] = []
-    ckpt = Checkpoint(out, {**asdict(cfg), "dim": x.shape[1]}) if out is not None else None
-    if ckpt is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        state = ckpt.load(model=model, optimizer=opt, scheduler=sched) if resume else None
-        history = state["history"] if state is not None else []
-    for epoch in range(len(history), cfg.epochs):
-        model.train()
-        perm = np.random.default_rng([cfg.seed, epoch]).permutation(tr)  # per epoch: a resumed run draws the same
-        tot = 0.0
-        for s in range(0, len(perm), cfg.batch_size):
-            idx = torch.from_numpy(perm[s : s + cfg.batch_size])
-            loss = (model(xt[idx])[:, 0] - yt[idx]).abs().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tot += loss.item() * len(idx)
-        sched.step()
-        rec = {"epoch": epoch + 1, "train_l1": tot / max(len(tr), 1)}
-        if len(va):
-            p = predict_head(model, x[va])
-            rec.update(val_l1=float(np.mean(np.abs(p - y[va]))), val_srcc=ordinal_srcc(p, y[va]))
-        history.append(rec)
-        if ckpt is not None:
-            ckpt.save(epoch, history, model=model, optimizer=opt, scheduler=sched)
-    model.eval()
+
+    def batch_loss(model: nn.Module, b: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        idx = torch.from_numpy(b)
+        return (model(xt[idx])[:, 0] - yt[idx]).abs().mean()
+
+    def validate(model: nn.Module) -> dict:
+        if not len(va):
+            return {}
+        p = predict_head(model, x[va])
+        return {"val_l1": float(np.mean(np.abs(p - y[va]))), "val_srcc": ordinal_srcc(p, y[va])}
+
+    model, history = fit(TrainingRun(model, opt, tr, cfg.batch_size, cfg.epochs, batch_loss, rng_key=[cfg.seed],
+                                     config={**asdict(cfg), "dim": x.shape[1]}, out_dir=out, scheduler=sched,
+                                     validate=validate, loss_name="train_l1", resume=resume))
     if out is not None:
-        out = Path(out)
-        write_history(out, ckpt.config, history)
-        torch.save({"model": model.state_dict(), "config": asdict(cfg), "dim": x.shape[1]}, out / "head.pt")
+        torch.save({"model": model.state_dict(), "config": asdict(cfg), "dim": x.shape[1]}, Path(out) / "head.pt")
     log.info("embedding head: %s", history[-1] if history else {})
     return model, history
 

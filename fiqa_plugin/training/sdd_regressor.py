@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -33,11 +31,10 @@ import onnx
 import torch
 from torch import nn
 
-from .onnx_to_torch import OnnxGraphModule
-from ..progress import iter_progress
-from .checkpoint import Checkpoint, write_history
-from .train import ordinal_srcc
 from ..errors import UsageError
+from .onnx_to_torch import OnnxGraphModule
+from .train import ordinal_srcc
+from .trainer import TrainingRun, fit
 
 log = logging.getLogger(__name__)
 
@@ -166,66 +163,35 @@ def train_sdd_regressor(features: np.ndarray, labels: np.ndarray, identities: np
                         out: os.PathLike | str, resume: bool = True, progress: bool = False) -> Tuple[SDDRegressor, List[dict]]:
     """Fine-tune the suffix + head on cached ``features`` (float16 ``[N, C, H, W]``) and labels (``[0, 100]``).
 
-    Identities are split into train / validation (``val_fraction``); a checkpoint ``last.pt`` is
-    written after every epoch and resumed from, ``best.pt`` keeps the epoch with the best
-    held-out SRCC (the returned model); the history goes to ``history.json``.
+    Identities are split into train / validation (``val_fraction``); :func:`.trainer.fit` writes a
+    checkpoint ``last.pt`` after every epoch and resumes from it, ``best.pt`` keeps the epoch with the
+    best held-out SRCC (the returned model); the history goes to ``history.json``.
     """
     from .data import split_by_identity
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     ok = np.isfinite(labels)
     tr, va = split_by_identity(identities, cfg.val_fraction, cfg.seed)
     tr, va = np.flatnonzero(tr & ok), np.flatnonzero(va & ok)
     model = SDDRegressor(str(recognizer_path), split, features.shape[1:], cfg.dropout, float(np.mean(labels[tr])))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = nn.HuberLoss(delta=cfg.huber_delta)
-    history: List[dict] = []
-    ckpt = Checkpoint(out, {**asdict(cfg), "split": asdict(split)})
-    best = Checkpoint(out, ckpt.config, name="best.pt")
-    state = ckpt.load(model=model, optimizer=opt) if resume else None
-    rng = np.random.default_rng([cfg.seed, 0])  # one generator for the whole run; its state is checkpointed
-    if state is not None:
-        history = state["history"]
-        if "np_rng" in state:  # a resumed run draws the same permutations as an uninterrupted one
-            rng.bit_generator.state = state["np_rng"]
-        else:  # a checkpoint from before the generator was saved: replay the epochs already done
-            for _ in history:
-                rng.permutation(tr)
     y = torch.from_numpy(labels.astype(np.float32))
-    for epoch in range(len(history), cfg.epochs):
-        t0 = time.time()
-        model.train()
-        perm = rng.permutation(tr)
-        tot, nb = 0.0, 0
-        steps = iter_progress(range(0, len(perm), cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                              enable=progress, unit="batch")
-        for s in steps:
-            idx = np.sort(perm[s : s + cfg.batch_size])
-            x = torch.from_numpy(features[idx].astype(np.float32))
-            loss = loss_fn(model(x)[:, 0], y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tot += loss.item()
-            nb += 1
+
+    def batch_loss(model: nn.Module, b: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        idx = np.sort(b)  # sorted within the batch: the order the shipped weights were trained with
+        return loss_fn(model(torch.from_numpy(features[idx].astype(np.float32)))[:, 0], y[idx])
+
+    def validate(model: nn.Module) -> Dict[str, float]:
         pred = predict(model, features[va])
-        rec = {"epoch": epoch + 1, "train_huber": tot / max(nb, 1), "val_mae": float(np.mean(np.abs(pred - labels[va]))),
-               "val_srcc": ordinal_srcc(pred, labels[va]), "seconds": time.time() - t0}
-        history.append(rec)
-        log.info("epoch %d: %s", epoch + 1, rec)
-        extra = {"split": asdict(split), "np_rng": rng.bit_generator.state}
-        # best.pt before last.pt, both atomic: a kill between the two redoes this epoch, which rewrites best.pt
-        if rec["val_srcc"] >= max(h["val_srcc"] for h in history):  # model selection on held-out CelebA identities
-            best.save(epoch, history, extra, model=model, optimizer=opt)
-        ckpt.save(epoch, history, extra, model=model, optimizer=opt)
-        write_history(out, ckpt.config, history)
-    if (out / "best.pt").exists():
-        model.load_state_dict(torch.load(out / "best.pt", weights_only=True)["model"])
-        log.info("using the epoch with the best held-out SRCC (%s)", out / "best.pt")
-    return model, history
+        return {"val_mae": float(np.mean(np.abs(pred - labels[va]))), "val_srcc": ordinal_srcc(pred, labels[va])}
+
+    # model selection on held-out CelebA identities: best.pt, the returned model
+    return fit(TrainingRun(model, opt, tr, cfg.batch_size, cfg.epochs, batch_loss, rng_key=[cfg.seed],
+                           config={**asdict(cfg), "split": asdict(split)}, out_dir=out, validate=validate,
+                           loss_name="train_huber", select_by="val_srcc", checkpoint_extra={"split": asdict(split)},
+                           progress=progress, resume=resume))
 
 
 @torch.no_grad()

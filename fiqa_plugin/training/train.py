@@ -1,5 +1,6 @@
-"""Training loop for quality regressors: L2 regression on recognition-oriented labels
-(Peng et al. Eq. 2), SGD with step decay, a checkpoint every epoch and exact resume.
+"""The crop trainer of quality regressors: L2 regression on recognition-oriented labels
+(Peng et al. Eq. 2), SGD with step decay, on the one training loop (:func:`.trainer.fit`: a
+checkpoint every epoch and exact resume).
 
 Determinism: the model is initialised from ``seed``; each epoch's shuffle and flips come
 from a generator seeded with ``(seed, epoch)``, so an interrupted run resumed from its last
@@ -7,7 +8,6 @@ checkpoint ends with the same weights as an uninterrupted one (single-threaded C
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
@@ -18,14 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..progress import iter_progress
-from .checkpoint import Checkpoint, write_history
+from ..errors import UsageError
 from .data import TrainingSet, split_by_identity
 from .sampling import SmoothSamplingConfig, random_sample, save_histograms, smooth_sample
-from ..errors import UsageError
+from .trainer import TrainingRun, fit
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -180,45 +178,24 @@ def train(
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.arch, **cfg.arch_kwargs)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
-    history: List[Dict] = []
-    start = 0
-    ckpt = Checkpoint(out_dir, asdict(cfg))
-    state = ckpt.load(model=model, optimizer=opt, scheduler=sched) if resume else None
-    if state is not None:
-        history, start = state["history"], state["epoch"] + 1
-
     loss_fn = nn.MSELoss()
     labels = torch.from_numpy(ts.labels.astype(np.float32))
-    for epoch in range(start, cfg.epochs):
-        rng = np.random.default_rng([cfg.seed, epoch])
-        order = tr[rng.permutation(len(tr))]
-        flips = rng.random(len(order)) < 0.5 if cfg.flip else np.zeros(len(order), bool)
-        model.train()
-        total, seen = 0.0, 0
-        batches = range(0, len(order), cfg.batch_size)
-        bar = iter_progress(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", enable=progress, unit="batch")
-        for i in bar:
-            b = order[i : i + cfg.batch_size]
-            if len(b) < 2:  # BatchNorm needs two samples
-                continue
-            crops = ts.crops[b]
-            f = flips[i : i + cfg.batch_size]
+
+    def batch_loss(model: nn.Module, b: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        crops = ts.crops[b]
+        if cfg.flip:
+            f = rng.random(len(b)) < 0.5
             crops[f] = crops[f][:, :, ::-1]
-            y = labels[b]
-            pred = model(to_input(crops, cfg.mean, cfg.std)).reshape(-1)
-            loss = loss_fn(pred, y)
-            if cfg.rank_weight > 0:
-                loss = loss + cfg.rank_weight * pairwise_rank_loss(pred, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-            seen += len(b)
-            bar.set_postfix(loss=f"{total / seen:.4f}")
-        sched.step()
+        y = labels[b]
+        pred = model(to_input(crops, cfg.mean, cfg.std)).reshape(-1)
+        loss = loss_fn(pred, y)
+        if cfg.rank_weight > 0:
+            loss = loss + cfg.rank_weight * pairwise_rank_loss(pred, y)
+        return loss
+
+    def validate(model: nn.Module) -> Dict:
         pred_val = predict(model, ts.crops[val], cfg.mean, cfg.std)
-        rec = {"epoch": epoch + 1, "train_mse": total / max(seen, 1), "lr": opt.param_groups[0]["lr"]}
+        rec = {"lr": opt.param_groups[0]["lr"]}
         rec.update({f"val_{k}": v for k, v in correlations(pred_val, ts.labels[val]).items()})
         clean = ts.degradation[val] == ""
         if clean.any() and (~clean).any():
@@ -228,12 +205,12 @@ def train(
             pa = validation_pauc(pred_val[clean], ts.embeddings[val][clean], ts.identities[val][clean], ts.source[val][clean])
             if np.isfinite(pa):  # NaN (no impostor pairs) is left out: it would never compare equal on resume
                 rec["val_pauc"] = pa
-        history.append(rec)
-        log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 4) for k, v in rec.items()}))
-        ckpt.save(epoch, history, model=model, optimizer=opt, scheduler=sched)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, rec)
-    write_history(out_dir, asdict(cfg), history)
+        return rec
+
+    model, history = fit(TrainingRun(
+        model, opt, tr, cfg.batch_size, cfg.epochs, batch_loss, rng_key=[cfg.seed], config=asdict(cfg),
+        out_dir=out_dir, scheduler=torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma),
+        validate=validate, loss_name="train_mse", min_batch=2,  # BatchNorm needs two samples
+        progress=progress, resume=resume, on_epoch_end=on_epoch_end))
     torch.save(model.state_dict(), out_dir / "model.pt")
-    model.eval()
     return TrainResult(model, history, out_dir)

@@ -1,8 +1,9 @@
 """Training the ensemble members (Hamidi et al. Sec. 3): each backbone + head regressed separately
 with :class:`~.loss.MSECorrLoss`, Adam (a lower learning rate for the backbone), cosine decay.
 
-Every member checkpoints to ``<out>/<member>/last.pt`` after each epoch; rerunning resumes. Each
-epoch's shuffle and augmentation views come from a generator seeded with ``(seed, member, epoch)``.
+Every member is trained by the one loop (:func:`..trainer.fit`): it checkpoints to
+``<out>/<member>/last.pt`` after each epoch; rerunning resumes. Each epoch's shuffle, augmentation
+views and torch seed (dropout) come from a generator seeded with ``(seed, member, epoch)``.
 """
 from __future__ import annotations
 
@@ -12,22 +13,20 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ...errors import MissingAssetError, ResumeError, UsageError
 from ..train import correlations, to_input
-from ...progress import iter_progress
-from ..checkpoint import Checkpoint, write_history
+from ..trainer import TrainingRun, fit
 from .data import RegressionData, split
 from .loss import MSECorrLoss
 from .model import MEMBERS, VIEWS, EnsembleQuality, QualityMember, build_member, make_views
-from ...errors import MissingAssetError, ResumeError, UsageError
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -129,45 +128,21 @@ def train_member(data: RegressionData, tr: np.ndarray, val: np.ndarray, cfg: Ens
     opt = _optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 0.5 * (1 + math.cos(math.pi * e / cfg.epochs)))
     loss_fn = MSECorrLoss(cfg.alpha)
-    history: List[Dict] = []
-    start = 0
-    ckpt = Checkpoint(out_dir, _comparable(asdict(cfg)))
-    state = ckpt.load(model=model, optimizer=opt, scheduler=sched) if resume else None
-    if state is not None:
-        history, start = state["history"], state["epoch"] + 1
     labels = torch.from_numpy(data.labels.astype(np.float32))
-    for epoch in range(start, cfg.epochs):
-        rng = np.random.default_rng([cfg.seed, mi, epoch])
-        torch.manual_seed(int(rng.integers(2**31)))  # dropout masks per epoch, so a resumed run matches
-        order = tr[rng.permutation(len(tr))]
-        model.train()
-        total, seen = 0.0, 0
-        bar = iter_progress(range(0, len(order), cfg.batch_size), desc=f"{member} epoch {epoch + 1}/{cfg.epochs}",
-                            enable=progress, unit="batch")
-        for i in bar:
-            b = order[i : i + cfg.batch_size]
-            if len(b) < 2:  # BatchNorm and Pearson need two samples
-                continue
-            x = to_input(augment(data.crops[b], cfg.train_views, rng), cfg.mean, cfg.std)
-            loss = loss_fn(model(x).reshape(-1), labels[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-            seen += len(b)
-            bar.set_postfix(loss=f"{total / seen:.4f}")
-        sched.step()
+
+    def batch_loss(model: nn.Module, b: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        x = to_input(augment(data.crops[b], cfg.train_views, rng), cfg.mean, cfg.std)
+        return loss_fn(model(x).reshape(-1), labels[b])
+
+    def validate(model: nn.Module) -> Dict:
         pred = view_scores(model, data.crops[val], ["identity"], cfg.mean, cfg.std)[0]
-        rec = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "lr_head": opt.param_groups[1]["lr"]}
-        rec.update({f"val_{k}": v for k, v in correlations(pred, data.labels[val]).items()})
-        history.append(rec)
-        log.info("%s epoch %d: %s", member, epoch + 1, json.dumps({k: round(v, 4) for k, v in rec.items()}))
-        ckpt.save(epoch, history, model=model, optimizer=opt, scheduler=sched)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, rec)
+        return {"lr_head": opt.param_groups[1]["lr"], **{f"val_{k}": v for k, v in correlations(pred, data.labels[val]).items()}}
+
+    model, history = fit(TrainingRun(
+        model, opt, tr, cfg.batch_size, cfg.epochs, batch_loss, rng_key=[cfg.seed, mi], config=_comparable(asdict(cfg)),
+        out_dir=out_dir, scheduler=sched, validate=validate, min_batch=2,  # BatchNorm and Pearson need two samples
+        reseed_torch=True, name=member, progress=progress, resume=resume, on_epoch_end=on_epoch_end))
     torch.save(model.state_dict(), out_dir / "model.pt")
-    write_history(out_dir, asdict(cfg), history)
-    model.eval()
     return model, history
 
 
