@@ -314,7 +314,8 @@ def run_export(args) -> int:
             f"regressor of {labels} scores" if r.get("teacher") else f"regressor of leave-one-out {labels} labels")
     summary = (f"tiny tier: {r['arch']} {kw} at {r['input_size']} px, {what} (buffalo_sc + mobilefacenet-128d), "
                "trained on celeba_aligned, epoch chosen on the validation protocol")
-    paths = export_model(model, args.export, args.name, args.tag, r["input_size"], 127.5, 127.5, summary, default=False,
+    paths = export_model(model, args.export, args.name, args.tag, r["input_size"], 127.5, 127.5, summary,
+                         default=args.default,
                          extra={"labels": labels, "recognizer": "buffalo_sc+mobilefacenet-128d", "arch_kwargs": kw,
                                 "training_data": "celeba_aligned minus benchmarks/protocols/celeba_val_identities.txt",
                                 "validation_pauc_fmr1e-3": sel["paucs"], "epoch": sel["epoch"], "license": LICENSE})
@@ -358,9 +359,11 @@ def run_export(args) -> int:
         write_card(paths["md"], f"{args.name}.{args.tag}", [
             ("What it is", f"{summary}. Input: the aligned 112×112 ArcFace crop resized to {r['input_size']}×"
                            f"{r['input_size']} (INTER_AREA, inside the graph when loaded), RGB, (x − 127.5) / 127.5, NCHW; "
-                           f"output: one score in (0, 1), higher = better for recognition. ONNX file: {size:,} bytes. Registered "
-                           f"as `{args.name}.{args.tag}` only (`\"default\": false`: the plain `{args.name}` and the "
-                           "package default stay what they were)."),
+                           f"output: one score in (0, 1), higher = better for recognition. ONNX file: {size:,} bytes. "
+                           + (f"Registered as `{args.name}.{args.tag}` and, as its architecture's default "
+                              f"(`\"default\": true`), as `{args.name}`." if args.default else
+                              f"Registered as `{args.name}.{args.tag}` only (`\"default\": false`: the plain "
+                              f"`{args.name}` and the package default stay what they were).")),
             ("Data", f"`../shared/data/celeba_aligned` (ArcFace-aligned 112×112 crops, used as they are: no detection) "
                      f"minus the 200 validation identities of `benchmarks/protocols/celeba_val_identities.txt`; "
                      + (f"each face clean plus {r['copies']} degraded copies (profile v2, seed 0, "
@@ -381,7 +384,7 @@ def run_export(args) -> int:
                          f"lowest mean pAUC (FMR=1e-3, [0, 0.3], both recognizers) is kept: epoch {sel['epoch']}. "
                          f"max |torch − onnxruntime| on 256 validation crops: {parity:.2e}.\n\nReproduce:\n\n```\n{cmd}\n"
                          f"python benchmarks/tiny_tier.py --export {args.export} --run {args.run} --name {args.name} "
-                         f"--tag {args.tag} --card-tables RESULTS.md  # RESULTS.md: the Results section below\n```\n\nPer epoch (validation protocol pAUC, "
+                         f"--tag {args.tag}{' --default' if args.default else ''} --card-tables RESULTS.md  # RESULTS.md: the Results section below\n```\n\nPer epoch (validation protocol pAUC, "
                          "FMR=1e-3; lower is better):\n\n| epoch | train MSE | buffalo_sc [0,0.2] | buffalo_sc [0,0.3] | "
                          f"mfn-128d [0,0.2] | mfn-128d [0,0.3] |\n|---|---:|---:|---:|---:|---:|\n{rows}"),
             ("Results", Path(args.card_tables).read_text()),
@@ -417,6 +420,8 @@ def main(argv=None) -> int:
     ap.add_argument("--run", type=Path)
     ap.add_argument("--name", default="mbv2_t1_w025_h256")
     ap.add_argument("--tag", default="celeba2-r1")
+    ap.add_argument("--default", action="store_true", help="export as the architecture's default (replacing the "
+                                                           "current one: set its JSON's \"default\" to false)")
     ap.add_argument("--card-tables", help="markdown file with the card's result tables (validation protocol, LFW)")
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import onnx
@@ -160,12 +160,15 @@ class SDDTrainConfig:
 
 def train_sdd_regressor(features: np.ndarray, labels: np.ndarray, identities: np.ndarray,
                         recognizer_path: os.PathLike | str, split: RecognizerSplit, cfg: SDDTrainConfig,
-                        out: os.PathLike | str, resume: bool = True, progress: bool = False) -> Tuple[SDDRegressor, List[dict]]:
+                        out: os.PathLike | str, resume: bool = True, progress: bool = False,
+                        on_epoch_end: Optional[Callable[[int, Dict], None]] = None) -> Tuple[SDDRegressor, List[dict]]:
     """Fine-tune the suffix + head on cached ``features`` (float16 ``[N, C, H, W]``) and labels (``[0, 100]``).
 
     Identities are split into train / validation (``val_fraction``); :func:`.trainer.fit` writes a
     checkpoint ``last.pt`` after every epoch and resumes from it, ``best.pt`` keeps the epoch with the
-    best held-out SRCC (the returned model); the history goes to ``history.json``.
+    best held-out SRCC (the returned model); the history goes to ``history.json``. ``on_epoch_end(epoch,
+    record)`` runs after each epoch's ``last.pt`` is written (e.g. to judge the epoch on a validation
+    protocol of one's own, as ``benchmarks/sdd_tier.py`` does).
     """
     from .data import split_by_identity
 
@@ -191,7 +194,7 @@ def train_sdd_regressor(features: np.ndarray, labels: np.ndarray, identities: np
     return fit(TrainingRun(model, opt, tr, cfg.batch_size, cfg.epochs, batch_loss, rng_key=[cfg.seed],
                            config={**asdict(cfg), "split": asdict(split)}, out_dir=out, validate=validate,
                            loss_name="train_huber", select_by="val_srcc", checkpoint_extra={"split": asdict(split)},
-                           progress=progress, resume=resume))
+                           progress=progress, resume=resume, on_epoch_end=on_epoch_end))
 
 
 @torch.no_grad()
