@@ -115,17 +115,23 @@ def recipes(labels: Dict[str, np.ndarray], kinds: Sequence[str]) -> Dict[str, np
 
 
 def val_inputs(kind: str = "emb"):
-    """Validation faces' raw ``buffalo_sc`` embeddings, the head inputs ``kind`` of them, and per
-    recognizer the pair similarities."""
-    vs, fc, _ = V.load_set()
+    """Validation faces' raw ``buffalo_sc`` embeddings, the head inputs ``kind`` of them, per recognizer the
+    pair similarities (and, as ``"<rec>-yaw"``, those of the protocol's large-yaw view, ``NaN`` elsewhere), and
+    LightQNet's scores (a reference row)."""
+    vs, fc, yaw = V.load_set()
     with C.using_cache(V.CACHE):
         normed, norms = C.build_embeddings(fc, "buffalo_sc", show=False)
         sims = {rec: C.similarities(fc, vs, rec, show=False) for rec in C.RECOGNIZERS}
+        lightqnet = C.score_methods(fc, vs, ["lightqnet"], show=False)[0].get("lightqnet")
+    large = (np.abs(yaw[vs.pairs[:, 0]]) >= V.LARGE_YAW) | (np.abs(yaw[vs.pairs[:, 1]]) >= V.LARGE_YAW)
+    keep = ~vs.genuine | large  # the large-yaw view: its genuine pairs and every impostor pair
+    for rec in C.RECOGNIZERS:
+        sims[f"{rec}-yaw"] = np.where(keep, sims[rec], np.nan)
     emb = (normed * norms[:, None]).astype(np.float32)
     parts = kind.split("+")
     pooled = AF.validation_outputs()["pooled"] if "pool" in parts else None
     grid = AF.validation_grid() if "grid" in parts else None
-    return vs, emb, head_inputs(kind, emb, pooled, grid), sims
+    return vs, emb, head_inputs(kind, emb, pooled, grid), sims, lightqnet
 
 
 def val_paucs(q: np.ndarray, vs, sims) -> Dict[str, float]:
@@ -134,9 +140,11 @@ def val_paucs(q: np.ndarray, vs, sims) -> Dict[str, float]:
     pq = pair_quality(q[vs.pairs[:, 0]], q[vs.pairs[:, 1]])
     out = {}
     for rec, s in sims.items():
-        c = compute_edc(s, vs.genuine, pq, fmr=1e-3)
+        ok = np.isfinite(s)
+        c = compute_edc(s[ok], vs.genuine[ok], pq[ok], fmr=1e-3)
+        name = SHORT[rec.removesuffix("-yaw")] + ("-yaw" if rec.endswith("-yaw") else "")
         for lim in V.LIMITS:
-            out[f"{SHORT[rec]}@{lim}"] = pauc(c, lim)
+            out[f"{name}@{lim}"] = pauc(c, lim)
     return out
 
 
@@ -277,8 +285,10 @@ def main(argv=None) -> int:
     log.info("training samples: %d (%d identities)", len(a["copy"]), len(np.unique(a["identities"])))
     labels = base_labels(a, args.kinds)
     rs = recipes(labels, args.kinds)
-    vs, ev, xv, sims = val_inputs(args.input)
+    vs, ev, xv, sims, lightqnet = val_inputs(args.input)
     rows = {"embedding-norm (reference)": val_paucs(np.linalg.norm(ev, axis=1), vs, sims)}
+    if lightqnet is not None:
+        rows["lightqnet (reference)"] = val_paucs(lightqnet, vs, sims)
     x = head_inputs(args.input, a["buffalo_sc/embedding"], a.get("buffalo_sc/pooled"),
                     AF.load_grid(args.copies) if "grid" in args.input else None)
     std = None

@@ -34,6 +34,12 @@ def fiqa_register_recognizers(registry) -> None:
         p = path or shared_path("models", "cross", "mobilefacenet-128d.onnx")
         return OnnxRecognizer(p, name="mobilefacenet-128d", mean=127.5, std=127.5, rgb=True, **kw)
 
+    @registry.register("sface-128d", "SFace (OpenCV model zoo), 128-D, int8: a third independent recognizer "
+                                     "(cross-model checks, labels from several recognizers)")
+    def sface_128d(path: Optional[str] = None, **kw) -> OnnxRecognizer:
+        p = path or shared_path("models", "cross", "sface-128d-int8.onnx")
+        return OnnxRecognizer(p, name="sface-128d", mean=0.0, std=1.0, rgb=True, **kw)  # raw RGB 0-255 input
+
     @registry.register("onnx", "a generic ONNX recognizer: path=..., mean=, std=, rgb=")
     def generic(path: str, **kw) -> OnnxRecognizer:
         return OnnxRecognizer(path, **kw)

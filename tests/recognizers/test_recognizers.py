@@ -4,7 +4,7 @@ import pytest
 from fiqa_plugin import RECOGNIZERS
 
 
-@pytest.mark.parametrize("name", ["buffalo_sc", "mobilefacenet-128d"])
+@pytest.mark.parametrize("name", ["buffalo_sc", "mobilefacenet-128d", "sface-128d"])
 def test_embeddings_unit_norm_and_identity_separation(name, aligned_crops):
     rec = RECOGNIZERS.create(name)
     e = rec.embed(aligned_crops)
@@ -50,3 +50,13 @@ def test_buffalo_matches_insightface_embedding(shared, lfw_images, pipeline_larg
     assert np.abs(face.landmarks - ref.kps).max() < 6.0
     pipe_emb = RECOGNIZERS.create("buffalo_sc").embed(face.aligned[None])
     assert float(pipe_emb.normed[0] @ ref.normed_embedding) > 0.95
+
+
+def test_sface_matches_opencv_face_recognizer(aligned_crops):
+    """Our preprocessing of SFace (raw RGB 0-255, batch 1) against OpenCV's own FaceRecognizerSF on the same file."""
+    import cv2
+
+    rec = RECOGNIZERS.create("sface-128d")
+    ref = cv2.FaceRecognizerSF.create(str(rec.model_path), "")
+    expected = np.concatenate([ref.feature(c) for c in aligned_crops]).reshape(len(aligned_crops), -1)
+    np.testing.assert_allclose(rec.raw(aligned_crops), expected, rtol=1e-4, atol=1e-4)
