@@ -127,7 +127,7 @@ def write_docs(args, lfw, fc, results, tables, skipped, argv) -> None:
         parts.append(f"### {rec} ({kind})\n\nRows sorted by pAUC at FMR=1e-3 over [0, 0.2] (lower is better).\n\n"
                      f"{tables[rec]}\n")
         for f in C.FMRS:
-            name = f"lfw_edc_{C._safe(rec)}_fmr{f:g}.png"
+            name = f"lfw_edc_{C.safe_name(rec)}_fmr{f:g}.png"
             parts.append(f"![EDC {rec} FMR={f:g}](figures/{name})\n")
     C.update_doc_section(DOC, "lfw_edc", "\n".join(parts), header=C.DOC_HEADER)
     C.update_doc_section(README, "readme_lfw", readme_table(results, cmd))

@@ -534,7 +534,7 @@ def label_kill_rows(work: Path, n_images: int = 320) -> List[str]:
         cache = work / f"cache_{shards}"
         out = str(work / f"killed_{shards}.csv")
         cmd = base + ["--out", out]
-        r = kill_and_resume(cmd, lambda c=cache: len(list(c.glob("training/*.parts/*.npz"))), shards, cmd,
+        r = kill_and_resume(cmd, lambda c=cache: len(list(c.glob("training/faces-*/faces/*.npz"))), shards, cmd,
                             env=dict(os.environ, FIQA_CACHE=str(cache)))
         kept = r["kept"] * CHUNK
         same = os.path.exists(out) and open(out).read() == clean

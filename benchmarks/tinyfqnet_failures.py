@@ -3,8 +3,8 @@
     python benchmarks/tinyfqnet_failures.py [--methods tinyfqnet.celeba-r2 embedding-norm lightqnet ...]
                                             [--recognizer buffalo_sc] [--fmr 1e-3] [--discard 0.2]
 
-Reads the LFW benchmark's caches (run ``benchmarks/lfw_edc.py --methods ...`` first for every
-method named here). For each method: how many of the genuine pairs the recognizer rejects at the
+Reads the LFW benchmark's caches (``evaluation/harness.py``: scores missing there are computed
+first). For each method: how many of the genuine pairs the recognizer rejects at the
 FMR threshold (nothing discarded) fall among the lowest-quality ``--discard`` fraction of genuine
 pairs (pair quality = min of the two images' qualities, as in the EDC). Then the LFW pAUC of the
 rank average of the first two methods after tinyFQnet (an upper reference for what combining
@@ -15,20 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 from fiqa_plugin.evaluation import harness as C
-
-
-def cached_quality(fc, name: str) -> np.ndarray:
-    """A method's per-image scores from ``q_<method>.npz``, in the face cache's image order."""
-    path = C.cache_root() / f"q_{C._safe(name)}.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} missing: run `python benchmarks/lfw_edc.py --methods {name}` first")
-    with np.load(path, allow_pickle=False) as z:
-        index = {r: i for i, r in enumerate(z["rel"])}
-        key = [k for k in z.files if k not in ("key", "rel")][0]
-        return z[key][[index[r] for r in fc.rel]].astype(np.float64)
 
 
 def main(argv=None) -> int:
@@ -54,9 +41,11 @@ def main(argv=None) -> int:
     print(f"{int(fnm.sum())} of {int(g.sum())} genuine pairs rejected by {args.recognizer} at FMR={args.fmr:g}\n")
     print(f"| method | rejected pairs among the lowest {args.discard:.0%} of genuine pairs |\n|---|---:|")
     ranks = {}
+    qualities, skipped = C.score_methods(fc, lfw, args.methods, show=False)
+    if skipped:
+        raise SystemExit(f"cannot score: {skipped}")
     for m in args.methods:
-        q = cached_quality(fc, m)
-        q[~fc.ok] = -np.inf
+        q = qualities[m]
         ranks[m] = rankdata(q) / len(q)
         pr = rankdata(pair_quality(q[a], q[b])[g]) / g.sum()
         print(f"| {m} | {int((pr[fnm] <= args.discard).sum())} / {int(fnm.sum())} |")

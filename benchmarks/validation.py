@@ -127,14 +127,13 @@ def load_set(ids: Optional[Sequence[str]] = None, n_impostor: int = IMPOSTOR_PAI
     rel = [r["path"] for r in rows]
     landmarks = np.array([[float(v) for v in r["landmarks_in_source"].split()] for r in rows], np.float32).reshape(-1, 5, 2)
     det = np.array([float(r["det_score"]) for r in rows], np.float32)
-    key = C._digest("celeba-val-faces-v1", hashlib.sha1("\n".join(rel).encode()).hexdigest())
+    key = C.cache_key("celeba-val-faces-v2", hashlib.sha1("\n".join(rel).encode()).hexdigest())
     with C.using_cache(CACHE):
-        store = C._Store(C.cache_root() / "faces.npz", key)
+        store = C.ImageStore(C.cache_root() / "crops", key)
         todo = store.missing(rel)
         if todo:
             crops = np.stack([cv2.imread(str(root / r), cv2.IMREAD_COLOR) for r in todo])
             store.add(todo, {"crops": crops})
-            store.save()
         crops = store.take(rel)["crops"]
     n = len(rel)
     fc = C.FaceCache(rel, np.full(n, "ok", dtype="<U16"), crops, det, landmarks, np.zeros((n, 4), np.float32), key)

@@ -48,7 +48,7 @@ def embed_images(paths: List[str], recognizer: str, pack: str, mode: str) -> Dic
     from ..progress import progress_bar
 
     sig = [(p, os.path.getsize(p) if os.path.isfile(p) else -1) for p in paths]
-    parts = dataset_cache_dir() / f"pairs-{cache_key(sig, pack, recognizer, mode)}.parts"
+    parts = dataset_cache_dir() / f"pairs-{cache_key(sig, pack, recognizer, mode)}"
     with progress_bar(len(paths), f"embedding with {recognizer}") as cb:
         fs = embed_list([(p, "") for p in paths], pack, recognizer, threads=None, progress=cb,
                         where="the pairs list", checkpoint=parts, mode=mode)

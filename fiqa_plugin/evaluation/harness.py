@@ -5,16 +5,16 @@ the others), and so do the CelebA validation protocol's (``benchmarks/validation
 :func:`using_cache`). It lives in the package, not beside the scripts, so benchmarks and tests import
 it like any module.
 
-Everything per image is cached under ``fiqa_plugin.paths.cache_dir()/lfw/`` keyed by the image's
-path relative to the LFW ``images`` folder, so a subset run and the full run share work and a rerun
-only loads arrays:
+Faces and embeddings come from the face dataset (:class:`fiqa_plugin.faces.dataset.FaceStore`), and
+everything per image is cached in its one format (:class:`~fiqa_plugin.faces.dataset.ImageStore`
+shards) under ``fiqa_plugin.paths.cache_dir()/lfw/``, keyed by the image's path relative to the LFW
+``images`` folder, so a subset run and the full run share work and a rerun only loads arrays:
 
-* ``faces.npz``: status (``ok`` / ``no_face`` / decode error), aligned 112×112 BGR crop (zeros when
-  failed), detector confidence, 5 landmarks and box (source pixels). Invalidated by the detector
-  file (path, size, mtime).
-* ``emb_<recognizer>.npz``: unit embeddings and raw norms of the crops (zeros for failed images).
+* ``faces/``: status (``ok`` or why not), aligned 112×112 BGR crop (zeros when failed), detector
+  confidence, 5 landmarks and box (source pixels). Invalidated by the detector file and settings.
+* ``emb_<recognizer>/``: unit embeddings and raw norms of the crops (zeros for failed images).
   Invalidated by the recognizer file and the faces cache key.
-* ``q_<method>.npz``: one quality score per image (``-inf`` for failed images). Invalidated by the
+* ``q_<method>/``: one quality score per image (``-inf`` for failed images). Invalidated by the
   method name, its model file (when it has one), the source file of its class, and the faces key
   (plus the embedding key for methods that need embeddings).
 
@@ -25,17 +25,16 @@ pairs are the first discarded, by every method alike) and every pair containing 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import logging
 import os
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..faces.dataset import FaceCache, FaceStore, ImageStore, cache_key, file_key, safe_name
 from ..progress import iter_progress
 
 log = logging.getLogger(__name__)
@@ -59,20 +58,6 @@ section.
 
 # --------------------------------------------------------------------------------------------------
 # small utilities
-
-
-def file_key(path: os.PathLike | str) -> str:
-    """``name:size:mtime`` of a file: cheap and changes whenever the file is replaced."""
-    st = os.stat(path)
-    return f"{os.path.basename(path)}:{st.st_size}:{int(st.st_mtime)}"
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def update_doc_section(path: os.PathLike | str, key: str, text: str, header: str = "") -> Path:
@@ -129,67 +114,7 @@ def load_lfw(limit_per_side: Optional[int] = None) -> LFWSet:
 
 
 # --------------------------------------------------------------------------------------------------
-# per-image cache
-
-
-class _Store:
-    """One ``.npz`` of per-image arrays keyed by relative path, with a validity key."""
-
-    def __init__(self, path: Path, key: str) -> None:
-        self.path, self.key = path, key
-        self.arrays: Dict[str, np.ndarray] = {}
-        self.index: Dict[str, int] = {}
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    if str(z["key"]) == key:
-                        self.arrays = {k: z[k] for k in z.files if k not in ("key", "rel")}
-                        self.index = {r: i for i, r in enumerate(z["rel"].tolist())}
-                    else:
-                        log.info("cache %s is stale (key changed): recomputing", path.name)
-            except Exception as exc:  # a truncated cache file is recomputed, not fatal
-                log.warning("ignoring unreadable cache %s: %s", path, exc)
-
-    def missing(self, rel: Sequence[str]) -> List[str]:
-        return [r for r in dict.fromkeys(rel) if r not in self.index]
-
-    def add(self, rel: Sequence[str], arrays: Dict[str, np.ndarray]) -> None:
-        if not len(rel):
-            return
-        start = len(self.index)
-        for k, v in arrays.items():
-            self.arrays[k] = np.concatenate([self.arrays[k], v]) if k in self.arrays else v
-        for i, r in enumerate(rel):
-            self.index[r] = start + i
-
-    def take(self, rel: Sequence[str]) -> Dict[str, np.ndarray]:
-        idx = np.fromiter((self.index[r] for r in rel), np.int64, len(rel))
-        return {k: v[idx] for k, v in self.arrays.items()}
-
-    def save(self) -> None:
-        rel = np.array(sorted(self.index, key=self.index.get), dtype=str)
-        tmp = self.path.with_suffix(".tmp.npz")
-        # Uncompressed: crops do not compress much and loading stays well under a second.
-        np.savez(tmp, key=np.array(self.key), rel=rel, **self.arrays)
-        os.replace(tmp, self.path)
-
-
-@dataclass
-class FaceCache:
-    """Per-image detection results for a list of images (in the order asked for)."""
-
-    rel: List[str]
-    status: np.ndarray  # str
-    crops: np.ndarray  # [n,112,112,3] uint8
-    det_score: np.ndarray
-    landmarks: np.ndarray  # [n,5,2]
-    bbox: np.ndarray  # [n,4]
-    key: str
-    embeddings: Dict[str, Tuple[np.ndarray, np.ndarray, str]] = field(default_factory=dict)  # name → normed, norms, key
-
-    @property
-    def ok(self) -> np.ndarray:
-        return self.status == "ok"
+# per-image caches (the face dataset's)
 
 
 #: Sub-folder of the user cache the per-image stores go to (``lfw``; the CelebA validation protocol
@@ -216,63 +141,13 @@ def cache_root() -> Path:
 
 
 def build_faces(lfw: LFWSet, pipeline=None, show: bool = True) -> FaceCache:
-    """Detect + align every image (largest face), reusing and extending the cache."""
-    from fiqa_plugin.faces import FacePipeline
-
-    pipe = pipeline or FacePipeline.from_pack("buffalo_sc", mode="largest")
-    key = _digest("faces-v1", file_key(pipe.detector.model_path), str(pipe.detector.det_size),
-                  str(pipe.detector.score_threshold), str(pipe.mode.value))
-    store = _Store(cache_root() / "faces.npz", key)
-    todo = store.missing(lfw.rel)
-    if todo:
-        log.info("detecting faces in %d of %d images", len(todo), len(lfw.rel))
-        n = len(todo)
-        out = dict(status=np.empty(n, dtype="<U16"), crops=np.zeros((n, 112, 112, 3), np.uint8),
-                   det_score=np.full(n, np.nan, np.float32), landmarks=np.zeros((n, 5, 2), np.float32),
-                   bbox=np.zeros((n, 4), np.float32))
-        for i, r in enumerate(iter_progress(todo, n, "detect+align", show)):
-            res = pipe.process(lfw.root / r)
-            out["status"][i] = res.status
-            if res.ok:
-                f = res.faces[0]
-                out["crops"][i], out["det_score"][i] = f.aligned, f.det_score
-                out["landmarks"][i], out["bbox"][i] = f.landmarks, f.bbox
-        store.add(todo, out)
-        store.save()
-    a = store.take(lfw.rel)
-    return FaceCache(list(lfw.rel), a["status"], a["crops"], a["det_score"], a["landmarks"], a["bbox"], key)
-
-
-def recognizer_file(rec) -> str:
-    return getattr(rec, "model_path", "") or ""
+    """Detect + align every image (largest face), reusing and extending the face dataset's cache."""
+    return FaceStore(cache_root(), lfw.root, pipeline).faces(lfw.rel, show)
 
 
 def build_embeddings(fc: FaceCache, name: str, show: bool = True, batch: int = 64) -> Tuple[np.ndarray, np.ndarray]:
     """Unit embeddings and raw norms of every ok crop for a registered recognizer (zeros when failed)."""
-    from fiqa_plugin.plugins import RECOGNIZERS
-
-    if name in fc.embeddings:
-        return fc.embeddings[name][:2]
-    rec = RECOGNIZERS.create(name)
-    key = _digest("emb-v1", name, file_key(recognizer_file(rec)) if recognizer_file(rec) else name, fc.key)
-    store = _Store(cache_root() / f"emb_{_safe(name)}.npz", key)
-    todo = store.missing(fc.rel)
-    if todo:
-        pos = {r: i for i, r in enumerate(fc.rel)}
-        rows = np.array([pos[r] for r in todo])
-        normed = np.zeros((len(todo), rec.dim), np.float32)
-        norms = np.zeros(len(todo), np.float32)
-        ok = np.flatnonzero(fc.ok[rows])
-        step = batch
-        for s in iter_progress(range(0, len(ok), step), -(-len(ok) // step), f"embed {name}", show, "batch"):
-            sel = ok[s : s + step]
-            e = rec.embed(fc.crops[rows[sel]])
-            normed[sel], norms[sel] = e.normed, e.norms
-        store.add(todo, {"normed": normed, "norms": norms})
-        store.save()
-    a = store.take(fc.rel)
-    fc.embeddings[name] = (a["normed"], a["norms"], key)
-    return a["normed"], a["norms"]
+    return FaceStore(cache_root()).embeddings(fc, name, batch, show=show)
 
 
 def similarities(fc: FaceCache, lfw: LFWSet, recognizer: str, show: bool = True) -> np.ndarray:
@@ -313,7 +188,8 @@ def method_names(only: Optional[Sequence[str]] = None) -> List[str]:
 
 
 def method_key(method, name: str, extra: str = "") -> str:
-    parts = ["q-v1", name, type(method).__qualname__, extra]
+    """The cache key of a method's scores: its name, class, source file and model file, and ``extra``."""
+    parts = [name, type(method).__qualname__, extra]
     try:
         parts.append(file_key(inspect.getsourcefile(type(method))))
     except (TypeError, OSError):
@@ -323,7 +199,7 @@ def method_key(method, name: str, extra: str = "") -> str:
         p = getattr(obj, "model_path", obj) if attr == "config" else obj
         if p and os.path.exists(str(p)):
             parts.append(file_key(p))
-    return _digest(*parts)
+    return cache_key("q-v2", *parts)
 
 
 def _regions(lfw_root: Path, rel: Sequence[str], bbox: np.ndarray) -> List[Optional[np.ndarray]]:
@@ -364,7 +240,7 @@ def score_methods(fc: FaceCache, lfw: LFWSet, names: Sequence[str], show: bool =
         if "embedding" in m.requires:
             build_embeddings(fc, QUALITY_RECOGNIZER, show)
             extra = fc.embeddings[QUALITY_RECOGNIZER][2]
-        store = _Store(cache_root() / f"q_{_safe(name)}.npz", method_key(m, name, extra + fc.key))
+        store = ImageStore(cache_root() / f"q_{safe_name(name)}", method_key(m, name, extra + fc.key))
         todo = store.missing(fc.rel)
         pending.append((name, m, store, np.array([pos[r] for r in todo], np.int64)))
     for k, (name, m, store, todo) in enumerate(pending):
@@ -378,7 +254,6 @@ def score_methods(fc: FaceCache, lfw: LFWSet, names: Sequence[str], show: bool =
             ok = fc.ok[todo]
             q[ok] = head(normed[todo[ok]] * norms[todo[ok], None])
             store.add([fc.rel[i] for i in todo], {"q": q})
-            store.save()
             pending[k] = (name, m, store, todo[:0])
     work = [p for p in pending if len(p[3])]
     if work:
@@ -406,7 +281,6 @@ def score_methods(fc: FaceCache, lfw: LFWSet, names: Sequence[str], show: bool =
         for name, m, store, todo in work:
             q = np.array([results[name].get(int(i), -np.inf) for i in todo], np.float32)
             store.add([fc.rel[i] for i in todo], {"q": q})
-            store.save()
     for name, m, store, _ in pending:
         q = store.take(fc.rel)["q"].astype(np.float64)
         q[~fc.ok] = -np.inf
@@ -543,7 +417,7 @@ def plot_curves(res: RecognizerResult, out_dir: Path, discard_limit: float = 0.3
 
     paths = []
     for f in FMRS:
-        p = out_dir / f"lfw_edc_{_safe(res.recognizer)}_fmr{f:g}.png"
+        p = out_dir / f"lfw_edc_{safe_name(res.recognizer)}_fmr{f:g}.png"
         title = f"LFW EDC, {res.recognizer}, FMR={f:g}\n({res.n_genuine} genuine / {res.n_impostor} impostor pairs)"
         paths.append(plot_edc(res.curves[f], p, title=title, discard_limit=discard_limit))
     return paths

@@ -77,7 +77,7 @@ def embed_samples(
         ok = [k for k, (c, _) in enumerate(faces) if c is not None]
         emb: List[Optional[np.ndarray]] = [None] * len(bid)
         if ok:
-            normed = embed_crops(rec, np.stack([faces[k][0] for k in ok]), batch=len(ok))[0]
+            normed = embed_crops(rec, np.stack([faces[k][0].aligned for k in ok]), batch=len(ok))[0]
             for k, e in zip(ok, normed):
                 emb[k] = e
         ds.set_values(field, dict(zip(bid, emb)), key_field="id")

@@ -47,9 +47,9 @@ def _crops(samples: fo.core.collections.SampleCollection, ids: list, paths: list
     crops = np.zeros((len(ids), 112, 112, 3), np.uint8)
     ok = np.zeros(len(ids), bool)
     for i in range(0, len(ids), 32):
-        for k, (c, _) in enumerate(largest_faces(paths[i : i + 32], pipe)):
-            if c is not None:
-                crops[i + k], ok[i + k] = c, True
+        for k, (f, _) in enumerate(largest_faces(paths[i : i + 32], pipe)):
+            if f is not None:
+                crops[i + k], ok[i + k] = f.aligned, True
         if progress:
             progress(min(i + 32, len(ids)), len(ids))
     np.savez(cache, crops=crops, ok=ok, ids=np.array(ids))

@@ -67,6 +67,29 @@ def test_rerun_uses_cache_and_extends_it(run, monkeypatch):
     assert new and sorted(str(c) for c in calls) == sorted(str(bigger.root / r) for r in new)
 
 
+def test_faces_are_the_face_datasets(run, monkeypatch):
+    """The harness's faces are the face dataset's (faces/dataset.FaceStore on cache_root()): equal to direct
+    FacePipeline calls, and read back by a FaceStore on the same folder without detecting again."""
+    from fiqa_plugin.faces.dataset import FaceStore
+    from fiqa_plugin.faces.pipeline import FacePipeline
+
+    lfw, fc, _, _ = run
+    pipe = FacePipeline.from_pack("buffalo_sc", mode="largest")
+    for i in range(3):
+        f = pipe.process(lfw.paths[i]).faces[0]
+        np.testing.assert_array_equal(fc.crops[i], f.aligned)
+        np.testing.assert_array_equal(fc.landmarks[i], f.landmarks.astype(np.float32))
+        np.testing.assert_array_equal(fc.bbox[i], np.asarray(f.bbox, np.float32))
+        assert fc.det_score[i] == np.float32(f.det_score)
+    calls = []
+    orig = FacePipeline.process
+    monkeypatch.setattr(FacePipeline, "process", lambda self, src: calls.append(src) or orig(self, src))
+    again = FaceStore(C.cache_root(), lfw.root).faces(lfw.rel)
+    assert calls == [] and again.key == fc.key
+    for k in ("status", "crops", "landmarks", "bbox", "det_score"):
+        np.testing.assert_array_equal(getattr(again, k), getattr(fc, k))
+
+
 def test_failed_image_gets_lowest_quality_and_non_match(run):
     lfw, fc, _, _ = run
     status = fc.status.copy()
