@@ -32,7 +32,10 @@ from fiqa_plugin.evaluation import harness as C
 import validation as V
 
 log = logging.getLogger("fiqa.benchmarks")
-SHORT = {"buffalo_sc": "bsc", "mobilefacenet-128d": "mfn"}
+SHORT = {"buffalo_sc": "bsc", "mobilefacenet-128d": "mfn", "sface-128d": "sf"}
+#: Recognizers that judge a recipe: the two of the validation protocol, plus SFace, which no label recipe here
+#: uses (a stand-in for the recognizers a user brings that the labels never saw).
+JUDGES = ("buffalo_sc", "mobilefacenet-128d", "sface-128d")
 LICENSE = ("non-commercial research only: trained on CelebA images, on InsightFace buffalo_sc features, with labels "
            "from buffalo_sc and mobilefacenet-128d")
 
@@ -121,17 +124,49 @@ def val_inputs(kind: str = "emb"):
     vs, fc, yaw = V.load_set()
     with C.using_cache(V.CACHE):
         normed, norms = C.build_embeddings(fc, "buffalo_sc", show=False)
-        sims = {rec: C.similarities(fc, vs, rec, show=False) for rec in C.RECOGNIZERS}
+        sims = {rec: C.similarities(fc, vs, rec, show=False) for rec in JUDGES}
         lightqnet = C.score_methods(fc, vs, ["lightqnet"], show=False)[0].get("lightqnet")
     large = (np.abs(yaw[vs.pairs[:, 0]]) >= V.LARGE_YAW) | (np.abs(yaw[vs.pairs[:, 1]]) >= V.LARGE_YAW)
     keep = ~vs.genuine | large  # the large-yaw view: its genuine pairs and every impostor pair
-    for rec in C.RECOGNIZERS:
+    for rec in JUDGES:
         sims[f"{rec}-yaw"] = np.where(keep, sims[rec], np.nan)
     emb = (normed * norms[:, None]).astype(np.float32)
     parts = kind.split("+")
     pooled = AF.validation_outputs()["pooled"] if "pool" in parts else None
     grid = AF.validation_grid() if "grid" in parts else None
     return vs, emb, head_inputs(kind, emb, pooled, grid), sims, lightqnet
+
+
+#: The synthetic-edit view: this share of the validation faces is replaced by a degraded copy (training profile
+#: ``v2``, a seed no training copy uses), so pairs mix clean and degraded faces, as in benchmarks of synthetic edits.
+EDIT_SHARE, EDIT_SEED = 0.15, 7
+
+
+def edited_val_inputs(kind: str = "emb"):
+    """:func:`val_inputs` of the synthetic-edit view (``buffalo_sc`` and ``mobilefacenet-128d`` judge; SFace,
+    at ~0.1 s per face, is left out), with LightQNet scored on the edited crops; recognizer passes cached."""
+    from types import SimpleNamespace
+
+    from fiqa_plugin.plugins import QUALITY_METHODS
+    from fiqa_plugin.training.aligned import recognizer_outputs
+    from fiqa_plugin.training.data import v2_copy
+
+    vs, fc, _ = V.load_set()
+    crops = fc.crops.copy()
+    pick = np.random.default_rng(EDIT_SEED).random(len(crops)) < EDIT_SHARE
+    crops[pick] = v2_copy(SimpleNamespace(crops=crops[pick]), EDIT_SEED, 0)[0]
+    key = ["aligned-val-edit-v1", fc.rel, EDIT_SHARE, EDIT_SEED]
+    run, path, _ = AF.buffalo_runner(2)
+    bsc = recognizer_outputs("aligned-val-edit-buffalo_sc", crops, run, key + [str(path)])
+    mrun, mpath = AF.other_runner("mobilefacenet-128d", 2)
+    embs = {"buffalo_sc": bsc["embedding"],
+            "mobilefacenet-128d": recognizer_outputs("aligned-val-edit-mfn", crops, mrun, key + [str(mpath)])["embedding"]}
+    a, b = vs.pairs[:, 0], vs.pairs[:, 1]
+    sims = {rec: np.einsum("ij,ij->i", unit(e)[a].astype(np.float64), unit(e)[b].astype(np.float64))
+            for rec, e in embs.items()}
+    lightqnet = np.asarray(QUALITY_METHODS.create("lightqnet").score_crops(crops), np.float64)
+    emb = bsc["embedding"].astype(np.float32)
+    return vs, emb, head_inputs(kind, emb, bsc["pooled"] if "pool" in kind else None), sims, lightqnet
 
 
 def val_paucs(q: np.ndarray, vs, sims) -> Dict[str, float]:
@@ -276,6 +311,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pick", help="the recipe to export")
     ap.add_argument("--tag", default="celeba2-r1")
     ap.add_argument("--cached-only", action="store_true", help="use only the training faces already embedded")
+    ap.add_argument("--edited", action="store_true",
+                    help="judge on the synthetic-edit view of the validation protocol (edited_val_inputs)")
     args = ap.parse_args(argv)
     if args.export and not args.pick:
         ap.error("--export needs --pick (a recipe chosen on the validation table)")
@@ -285,7 +322,9 @@ def main(argv=None) -> int:
     log.info("training samples: %d (%d identities)", len(a["copy"]), len(np.unique(a["identities"])))
     labels = base_labels(a, args.kinds)
     rs = recipes(labels, args.kinds)
-    vs, ev, xv, sims, lightqnet = val_inputs(args.input)
+    if args.edited and "grid" in args.input:
+        ap.error("--edited has no grid features")
+    vs, ev, xv, sims, lightqnet = (edited_val_inputs if args.edited else val_inputs)(args.input)
     rows = {"embedding-norm (reference)": val_paucs(np.linalg.norm(ev, axis=1), vs, sims)}
     if lightqnet is not None:
         rows["lightqnet (reference)"] = val_paucs(lightqnet, vs, sims)
