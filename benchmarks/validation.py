@@ -227,6 +227,8 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", nargs="*", default=None, help="quality methods (default: every registered one)")
     ap.add_argument("--resamples", type=int, default=200)
     ap.add_argument("--no-lfw", action="store_true", help="skip the comparison with LFW's ranking")
+    ap.add_argument("--reference", nargs="+", default=list(REFERENCES),
+                    help="methods every other one is compared with (paired bootstrap Δ columns)")
     ap.add_argument("--docs", action="store_true", help="write the tables to docs/validation.md")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-progress", action="store_true")
@@ -252,7 +254,7 @@ def main(argv=None) -> int:
              "protocol." + (" Skipped: " + "; ".join(f"`{k}` ({v})" for k, v in skipped.items()) + "." if skipped else "")
              + "\n"]
     for (rec, view), (res, full, boot) in out.items():
-        table = ci_table(full, boot, REFERENCES)
+        table = ci_table(full, boot, args.reference)
         rnd = next(k for k in res.rows if k.startswith("random"))
         extra = ", ".join(f"{k}: {res.rows[k]['pauc3_20']:.4f} / {res.rows[k]['pauc3_30']:.4f}" for k in (rnd, "theoretical best"))
         text = f"### {rec}, {view}\n\n{table}\n\n([0,0.2] / [0,0.3]) {extra}; FNMR at no discard {res.rows[rnd]['fnmr3']:.4f}.\n"
