@@ -85,6 +85,9 @@ def main(argv=None) -> int:
                                                                       "(its SRCC diagnostics and the export's parity)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--compare", nargs="+", default=["ensemble.celeba-r1", "lightqnet", "embedding-norm"],
+                    help="--select: methods the kept epoch is compared with (bootstrap intervals of the differences)")
+    ap.add_argument("--resamples", type=int, default=200)
     args = ap.parse_args(argv)
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -171,7 +174,31 @@ def main(argv=None) -> int:
                "backbone_weights": {m: "none (trained from scratch)" for m in trained}}
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({"epoch": best[1], "ensemble": sel["ensemble"][str(best[1])]}))
+    q = np.mean([np.load(out / m / f"epoch{best[1]}_val.npy") for m in members], 0)
+    print(compare(f"{out.name} (epoch {best[1]})", q, vs, fc, sims, args.compare, args.resamples))
     return 0
+
+
+def compare(name: str, q: np.ndarray, vs, fc, sims, refs, resamples: int) -> str:
+    """The kept epoch's validation-protocol table beside ``refs`` (pAUC with 95% bootstrap intervals and the
+    paired Δ to each reference, as ``benchmarks/validation.py`` prints it), all pairs, both recognizers."""
+    import lfw_bootstrap as B
+    import validation as V
+    from fiqa_plugin.evaluation import harness as C
+    from fiqa_plugin.evaluation import pair_quality
+
+    with C.using_cache(V.CACHE):
+        qs, _ = C.score_methods(fc, vs, list(refs), show=False)
+    qs = {name: q, **qs}
+    a, b = vs.pairs[:, 0], vs.pairs[:, 1]
+    pq = {k: pair_quality(v[a], v[b]) for k, v in qs.items()}
+    parts = []
+    for rec, s in sims.items():
+        full = {lim: {k: TT.val_paucs(v, vs, {rec: s})[f"{TT.AT.SHORT[rec]}@{lim}"] for k, v in qs.items()}
+                for lim in V.LIMITS}
+        boot = B.bootstrap_paucs(s, vs.genuine, pq, resamples, V.LIMITS, 1e-3, seed=V.SEED, show=False)
+        parts.append(f"#### {rec}, all pairs\n\n{V.ci_table(full, boot, refs)}\n")
+    return "\n".join(parts)
 
 
 if __name__ == "__main__":
