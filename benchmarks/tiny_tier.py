@@ -312,7 +312,7 @@ def run_export(args) -> int:
     what = (f"distilled from a ridge regression of leave-one-out {r['teacher'].split(':', 1)[1]} labels on "
             "buffalo_sc's features" if (r.get("teacher") or "").startswith("ridge:") else
             f"regressor of {labels} scores" if r.get("teacher") else f"regressor of leave-one-out {labels} labels")
-    summary = (f"tiny tier: {r['arch']} {kw} at {r['input_size']} px, {what} (buffalo_sc + mobilefacenet-128d), "
+    summary = (f"tiny tier: {r['arch']}{' ' + str(kw) if kw else ''} at {r['input_size']} px, {what} (buffalo_sc + mobilefacenet-128d), "
                "trained on celeba_aligned, epoch chosen on the validation protocol")
     paths = export_model(model, args.export, args.name, args.tag, r["input_size"], 127.5, 127.5, summary,
                          default=args.default,

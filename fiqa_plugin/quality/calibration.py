@@ -129,7 +129,7 @@ def _method_name(method: Any) -> str:
 
 def _registered(name: str):
     """``(config or None, model name)`` of a registered name without building it: an alias such as
-    ``tinyfqnet`` resolves to ``tinyfqnet.celeba-r2``, ``lightqnet`` to its ``model_name`` tag."""
+    ``tinyfqnet`` resolves to its default model (``tinyfqnet.celeba2-r1``), ``lightqnet`` to its ``model_name`` tag."""
     from ..plugins import QUALITY_METHODS
 
     if name not in QUALITY_METHODS:

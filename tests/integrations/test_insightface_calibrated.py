@@ -15,5 +15,5 @@ def test_faces_carry_the_calibrated_score(group_photo):
     assert len(faces) >= 2
     q = np.array([f.quality for f in faces])
     s = np.array([f.quality_score for f in faces])
-    np.testing.assert_allclose(s, calibration_for("tinyfqnet.celeba-r2").to_score(q))
+    np.testing.assert_allclose(s, calibration_for("tinyfqnet").to_score(q))  # the alias: the default model of the arch
     assert np.all((s >= 0) & (s <= 100))
