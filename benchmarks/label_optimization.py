@@ -4,6 +4,7 @@ optimised labels, judged by the labelling recognizer (buffalo_sc) and an indepen
 
     python benchmarks/label_optimization.py [--methods tinyfqnet blur pose lightqnet sdd-regressor]
         [--sdd-run runs/sdd] [--docs]
+    python benchmarks/label_optimization.py --protocol validation [--docs]   # the new data (see below)
 
 For each base method ``B``:
 
@@ -21,6 +22,20 @@ For each base method ``B``:
 ``sdd-regressor`` scores come from the run folder ``--sdd-run`` (its ``best.pt``, else ``last.pt``) applied to the
 cached recognizer features at the cut (no ONNX needed); LFW features at the cut are cached under
 ``$FIQA_CACHE/lfw/``. Metric: pAUC of the EDC at FMR=1e-3 over discard [0, 0.2] (lower is better).
+
+``--protocol validation`` asks the same two questions on the pre-aligned faces and the CelebA
+validation protocol (``benchmarks/validation.py``; LFW plays no part), with bootstrap intervals:
+
+* **the labels' own EDC**: each base method's scores of the validation faces, refined by
+  ``optimize_scores`` with the validation identities (transductive, as the LFW column), against the
+  unrefined scores;
+* **a model trained on them**: base labels of the clean ``celeba_aligned`` training faces (outside the
+  validation identities) — the leave-one-out ``cos+cr-both`` recipe of ``benchmarks/accurate_tier.py``
+  and the base methods' scores — refined with the training identities, then learned by the accurate
+  tier's ridge regression on ``buffalo_sc``'s pooled last-stage input + raw embedding (standardised,
+  λ = 1000; the distillation teacher of the shipped crop models) and by a Babnik transfer head (MLP on the
+  raw embedding); each model scores the validation faces and is compared with the same model trained on
+  the unrefined labels (paired resamples).
 """
 from __future__ import annotations
 
@@ -52,8 +67,8 @@ def lfw_cut_features(fc: C.FaceCache, show: bool = True):
 
     path = RECOGNIZERS.create(C.QUALITY_RECOGNIZER, threads=1).model_path
     split = find_split(onnx.load(path))
-    key = C.cache_key("cut-v2", C.file_key(path), split.cut, fc.key)
-    store = C.ImageStore(C.cache_root() / f"cut_{C.safe_name(C.QUALITY_RECOGNIZER)}_{C.safe_name(split.cut)}", key)
+    key = C._digest("cut-v1", C.file_key(path), split.cut, fc.key)
+    store = C._Store(C.cache_root() / f"cut_{C._safe(C.QUALITY_RECOGNIZER)}_{C._safe(split.cut)}.npz", key)
     todo = [r for r in store.missing(fc.rel)]
     if todo:
         pos = {r: i for i, r in enumerate(fc.rel)}
@@ -66,6 +81,7 @@ def lfw_cut_features(fc: C.FaceCache, show: bool = True):
         feats = np.zeros((len(todo),) + f.shape[1:], np.float16)
         feats[ok] = f
         store.add(todo, {"features": feats})
+        store.save()
     return store.take(fc.rel)["features"], split, path
 
 
@@ -97,17 +113,20 @@ def celeba_base_scores(names, fs_clean_crops, faces_paths, feature_set, sdd_run,
     out = {}
     cache = C.cache_root().parent / "celeba"
     cache.mkdir(parents=True, exist_ok=True)
-    key = C.cache_key("celeba-q-v1", str(len(faces_paths)), faces_paths[0], faces_paths[-1])
+    key = C._digest("celeba-q-v1", str(len(faces_paths)), faces_paths[0], faces_paths[-1])
     n = len(faces_paths)
     for name in names:
         if name == "sdd-regressor":
             out[name] = sdd_scores(sdd_run, feature_set.features[:n], split, rec_path, sdd_ckpt)
             continue
         m = QUALITY_METHODS.create(name)
-        store = C.ImageStore(cache / f"q_{C.safe_name(name)}", C.method_key(m, name, key))
-        if not store.missing(faces_paths):
-            out[name] = store.take(faces_paths)["q"]
-            continue
+        p = cache / f"q_{C._safe(name)}.npz"
+        k = C.method_key(m, name, key)
+        if p.exists():
+            with np.load(p) as z:
+                if str(z["key"]) == k:
+                    out[name] = z["q"]
+                    continue
         if isinstance(m, CropQualityMethod):
             q = np.concatenate([m.score_crops(fs_clean_crops[s : s + 256]) for s in range(0, n, 256)])
         else:  # pose needs the detector's landmarks: detect again (the faces cache keeps only crops)
@@ -117,13 +136,17 @@ def celeba_base_scores(names, fs_clean_crops, faces_paths, feature_set, sdd_run,
                 r = pipe.process(path)
                 if r.ok:
                     q[i] = float(m.score_faces([r.faces[0]])[0])
-        store.add(faces_paths, {"q": np.asarray(q, np.float64)})
+        np.savez(p, key=np.array(k), q=np.asarray(q, np.float64))
         out[name] = np.asarray(q, np.float64)
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--protocol", choices=("lfw", "validation"), default="lfw",
+                    help="lfw: the LFW tables (CelebA-trained heads); validation: the pre-aligned faces and the "
+                         "CelebA validation protocol, with bootstrap intervals")
+    ap.add_argument("--resamples", type=int, default=200, help="bootstrap resamples (--protocol validation)")
     ap.add_argument("--methods", nargs="+", default=["tinyfqnet", "blur", "pose", "lightqnet", "sdd-regressor"])
     ap.add_argument("--sdd-run", default="runs/sdd", help="run folder of `fiqa train --arch sdd-regressor`")
     ap.add_argument("--sdd-ckpt", default="", help="checkpoint in --sdd-run (default best.pt, else last.pt)")
@@ -135,6 +158,9 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     C.set_threads(1)
+    if args.protocol == "validation":
+        run_validation(args)
+        return
     import torch
 
     torch.set_num_threads(1)
@@ -210,6 +236,138 @@ def main() -> None:
     if args.docs:
         C.update_doc_section(DOC, "label-optimization", f"Command: `{cmd}`\n\n{table}\n", header=_DOC_HEADER)
         print(f"wrote {DOC}")
+
+
+def training_faces_cache(faces) -> C.FaceCache:
+    """The clean training faces of ``celeba_aligned`` as a face cache (crops as they are; landmarks and
+    detector confidence from ``index.csv``), so quality methods score them as the validation faces."""
+    import validation as V
+    from fiqa_plugin.training.aligned import index_columns
+
+    root = V.data_root()
+    rel = [str(Path(p).resolve().relative_to(root.resolve())) for p in faces.paths]
+    cols = index_columns(root, [str(p) for p in faces.paths])
+    n = len(rel)
+    key = C._digest("celeba-train-faces-v1", str(n), rel[0], rel[-1])
+    return C.FaceCache(rel, np.full(n, "ok", dtype="<U16"), faces.crops, cols["det_score"].astype(np.float32),
+                       cols["landmarks"].astype(np.float32), np.zeros((n, 4), np.float32), key)
+
+
+def run_validation(args) -> None:
+    """``--protocol validation``: see the module docstring."""
+    import accurate_features as AF
+    import accurate_tier as AT
+    import lfw_bootstrap as B
+    import validation as V
+    from fiqa_plugin.labelers import optimize_scores
+    from fiqa_plugin.training.aligned import aligned_faces
+    from fiqa_plugin.training.embedding_head import normalise_labels
+
+    show = not args.no_progress
+    t0 = time.time()
+    methods = [m for m in args.methods if m != "sdd-regressor"] + (["sdd-regressor"] if "sdd-regressor" in args.methods else [])
+    # validation faces: pairs, similarities, unit buffalo_sc embeddings, identities, the base methods' scores
+    vs, fc, _ = V.load_set()
+    with C.using_cache(V.CACHE):
+        sims = {r: C.similarities(fc, vs, r, show) for r in C.RECOGNIZERS}
+        normed_v, norms_v = C.build_embeddings(fc, C.QUALITY_RECOGNIZER, show)
+        q_val, _ = C.score_methods(fc, vs, methods, show)
+    ids_v = np.array([r.split("/")[0] for r in fc.rel])
+    # training faces (clean, validation identities left out): recognizer outputs, base labels
+    a = AF.load(0, 1)
+    faces = aligned_faces(V.data_root(), exclude=V.read_protocol())
+    if len(faces.paths) != len(a["copy"]) or list(map(str, faces.paths)) != list(map(str, a["paths"])):
+        raise SystemExit("accurate_features' training faces differ from aligned_faces(): rerun accurate_features.py")
+    with C.using_cache("celeba_train"):
+        q_tr, _ = C.score_methods(training_faces_cache(faces), vs, methods, show)
+    ids_t = a["identities"]
+    unit_t = AT.unit(a["buffalo_sc/embedding"]).astype(np.float32)
+    base_t = {"cos+cr-both (labels)": AT.recipes(AT.base_labels(a, ["cos", "cr"]), ["cos", "cr"])["cos+cr-both"]}
+    base_t.update({m: np.where(np.isfinite(q_tr[m]), q_tr[m], np.nan) for m in methods})
+    # model inputs: ridge on pool+emb (standardised), Babnik head on the raw embedding
+    x = AT.head_inputs("pool+emb", a["buffalo_sc/embedding"], a["buffalo_sc/pooled"])
+    mu, sd = AT.standardiser(x)
+    x = (x - mu) / sd
+    vx = AT.head_inputs("pool+emb", (normed_v * norms_v[:, None]), AF.validation_outputs(1)["pooled"])
+    vx = (vx - mu) / sd
+    raw_t, raw_v = a["buffalo_sc/embedding"].astype(np.float32), (normed_v * norms_v[:, None]).astype(np.float32)
+
+    variants: Dict[str, Dict[str, np.ndarray]] = {}  # group → {variant: validation scores}
+    for m in methods:
+        g = variants.setdefault(f"{m}: scores (transductive)", {})
+        q = q_val[m]
+        ok = np.isfinite(q)
+        g["unrefined"] = q
+        for th in args.thetas:
+            qo = q.copy()
+            qo[ok] = optimize_scores(q[ok], normed_v[ok], ids_v[ok], theta=th)
+            g[f"optimised θ={th:g}"] = qo
+    for name, y in base_t.items():
+        good = np.isfinite(y)
+        labs = {"unrefined": y}
+        for th in args.thetas:
+            yo = np.full(len(y), np.nan)
+            yo[good] = optimize_scores(y[good], unit_t[good], ids_t[good], theta=th)
+            labs[f"optimised θ={th:g}"] = yo
+        for model in ("ridge", "head"):
+            g = variants.setdefault(f"{name}: {model} trained on them", {})
+            for v, lab in labs.items():
+                if model == "ridge":
+                    g[v] = AT.predict(AT.train_ridge(x, AT.pct_rank(lab), 1000.0), vx).astype(np.float64)
+                else:
+                    g[v] = AT.predict(AT.train_heads(raw_t, normalise_labels(lab), ids_t, [0], args.head_epochs, 128),
+                                      raw_v).astype(np.float64)
+                log.info("%s / %s / %s: %s", name, model, v, AT.val_paucs(g[v], vs, sims))
+    from fiqa_plugin.evaluation import pair_quality
+
+    a_, b_ = vs.pairs[:, 0], vs.pairs[:, 1]
+    flat = {f"{g}|{v}": q for g, vv in variants.items() for v, q in vv.items()}
+    pq = {k: pair_quality(q[a_], q[b_]) for k, q in flat.items()}
+    full = {r: {k: AT.val_paucs(q, vs, {r: sims[r]}) for k, q in flat.items()} for r in C.RECOGNIZERS}
+    boot = {r: B.bootstrap_paucs(sims[r], vs.genuine, pq, args.resamples, V.LIMITS, 1e-3, seed=V.SEED, show=show)
+            for r in C.RECOGNIZERS}
+    ref = {r: AT.val_paucs(norms_v.astype(np.float64), vs, {r: sims[r]}) for r in C.RECOGNIZERS}
+    table = _validation_table(variants, full, boot, ref)
+    cmd = "python benchmarks/label_optimization.py " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--docs")
+    print(table)
+    print(f"\n({time.time() - t0:.0f} s)")
+    if args.docs:
+        C.update_doc_section(DOC, "label-optimization-validation", f"Command: `{cmd}`\n\n{table}\n", header=_DOC_HEADER)
+        print(f"wrote {DOC}")
+
+
+def _validation_table(variants, full, boot, ref) -> str:
+    """Per recognizer: each group's variants, pAUC at [0, 0.2] / [0, 0.3] with 95% intervals, and the paired
+    Δ to the group's unrefined variant (✓ = the interval lies below zero, ✗ = above)."""
+    import accurate_tier as AT
+    import validation as V
+
+    lines = []
+    for r in C.RECOGNIZERS:
+        s = AT.SHORT[r]
+        lines.append(f"\n**{r}** (pAUC, EDC at FMR=1e-3, validation protocol; lower is better; embedding-norm: "
+                     f"{ref[r][f'{s}@0.2']:.4f} / {ref[r][f'{s}@0.3']:.4f})\n")
+        head = ["base / what is judged", "variant"] + [f"pAUC [0,{lim}] (95% CI)" for lim in V.LIMITS] + \
+               [f"Δ vs unrefined [0,{lim}] (95% CI)" for lim in V.LIMITS]
+        lines += ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+        for g, vv in variants.items():
+            for v in vv:
+                k = f"{g}|{v}"
+                cells = [g, v]
+                for lim in V.LIMITS:
+                    lo, hi = np.percentile(boot[r][lim][k], [2.5, 97.5])
+                    cells.append(f"{full[r][k][f'{s}@{lim}']:.4f} ({lo:.4f}–{hi:.4f})")
+                for lim in V.LIMITS:
+                    if v == "unrefined":
+                        cells.append("–")
+                        continue
+                    d = boot[r][lim][k] - boot[r][lim][f"{g}|unrefined"]
+                    dl, dh = np.percentile(d, [2.5, 97.5])
+                    flag = " ✓" if dh < 0 else " ✗" if dl > 0 else ""
+                    cells.append(f"{full[r][k][f'{s}@{lim}'] - full[r][f'{g}|unrefined'][f'{s}@{lim}']:+.4f} "
+                                 f"[{dl:+.4f}, {dh:+.4f}]{flag}")
+                lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _pair_q(q: np.ndarray, lfw: C.LFWSet) -> np.ndarray:
