@@ -235,8 +235,10 @@ def run_export(args) -> int:
            if args.default else f"Registered as `{name}` only (`\"default\": false`).")
     labels = ("SDD-FIQA Eq. 7–10 (`fiqa_plugin/labelers/sdd.py`): per sample, the signed Wasserstein-1 distance between "
               "its genuine and impostor cosine-similarity distributions (buffalo_sc unit embeddings), exact mode (every "
-              "pair among the training samples; identities = CelebA identities; a degraded copy is a genuine of its "
-              "own clean face and of the identity's other faces), min-max normalised to [0, 100] (Eq. 9)."
+              "pair among the training samples; identities = CelebA identities"
+              + ("; a degraded copy is a genuine of its own clean face and of the identity's other faces" if r["copies"]
+                 else "") + "), min-max normalised to [0, 100] (Eq. 9); faces whose identity has no other face get no "
+              "label and are left out."
               if r["labels"] == "sdd" else
               f"Distilled: 100 × the percentile ranks of the out-of-fold scores of `benchmarks/tiny_tier.py`'s ridge "
               f"teacher (`--teacher {r['labels']}`: a ridge regression on buffalo_sc's pooled last-stage input and raw "
