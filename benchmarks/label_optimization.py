@@ -67,8 +67,8 @@ def lfw_cut_features(fc: C.FaceCache, show: bool = True):
 
     path = RECOGNIZERS.create(C.QUALITY_RECOGNIZER, threads=1).model_path
     split = find_split(onnx.load(path))
-    key = C._digest("cut-v1", C.file_key(path), split.cut, fc.key)
-    store = C._Store(C.cache_root() / f"cut_{C._safe(C.QUALITY_RECOGNIZER)}_{C._safe(split.cut)}.npz", key)
+    key = C.cache_key("cut-v2", C.file_key(path), split.cut, fc.key)
+    store = C.ImageStore(C.cache_root() / f"cut_{C.safe_name(C.QUALITY_RECOGNIZER)}_{C.safe_name(split.cut)}", key)
     todo = [r for r in store.missing(fc.rel)]
     if todo:
         pos = {r: i for i, r in enumerate(fc.rel)}
@@ -81,7 +81,6 @@ def lfw_cut_features(fc: C.FaceCache, show: bool = True):
         feats = np.zeros((len(todo),) + f.shape[1:], np.float16)
         feats[ok] = f
         store.add(todo, {"features": feats})
-        store.save()
     return store.take(fc.rel)["features"], split, path
 
 
@@ -113,20 +112,17 @@ def celeba_base_scores(names, fs_clean_crops, faces_paths, feature_set, sdd_run,
     out = {}
     cache = C.cache_root().parent / "celeba"
     cache.mkdir(parents=True, exist_ok=True)
-    key = C._digest("celeba-q-v1", str(len(faces_paths)), faces_paths[0], faces_paths[-1])
+    key = C.cache_key("celeba-q-v1", str(len(faces_paths)), faces_paths[0], faces_paths[-1])
     n = len(faces_paths)
     for name in names:
         if name == "sdd-regressor":
             out[name] = sdd_scores(sdd_run, feature_set.features[:n], split, rec_path, sdd_ckpt)
             continue
         m = QUALITY_METHODS.create(name)
-        p = cache / f"q_{C._safe(name)}.npz"
-        k = C.method_key(m, name, key)
-        if p.exists():
-            with np.load(p) as z:
-                if str(z["key"]) == k:
-                    out[name] = z["q"]
-                    continue
+        store = C.ImageStore(cache / f"q_{C.safe_name(name)}", C.method_key(m, name, key))
+        if not store.missing(faces_paths):
+            out[name] = store.take(faces_paths)["q"]
+            continue
         if isinstance(m, CropQualityMethod):
             q = np.concatenate([m.score_crops(fs_clean_crops[s : s + 256]) for s in range(0, n, 256)])
         else:  # pose needs the detector's landmarks: detect again (the faces cache keeps only crops)
@@ -136,7 +132,7 @@ def celeba_base_scores(names, fs_clean_crops, faces_paths, feature_set, sdd_run,
                 r = pipe.process(path)
                 if r.ok:
                     q[i] = float(m.score_faces([r.faces[0]])[0])
-        np.savez(p, key=np.array(k), q=np.asarray(q, np.float64))
+        store.add(faces_paths, {"q": np.asarray(q, np.float64)})
         out[name] = np.asarray(q, np.float64)
     return out
 
@@ -248,7 +244,7 @@ def training_faces_cache(faces) -> C.FaceCache:
     rel = [str(Path(p).resolve().relative_to(root.resolve())) for p in faces.paths]
     cols = index_columns(root, [str(p) for p in faces.paths])
     n = len(rel)
-    key = C._digest("celeba-train-faces-v1", str(n), rel[0], rel[-1])
+    key = C.cache_key("celeba-train-faces-v1", str(n), rel[0], rel[-1])
     return C.FaceCache(rel, np.full(n, "ok", dtype="<U16"), faces.crops, cols["det_score"].astype(np.float32),
                        cols["landmarks"].astype(np.float32), np.zeros((n, 4), np.float32), key)
 
