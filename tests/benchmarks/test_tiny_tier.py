@@ -19,15 +19,19 @@ def crops(shared):
     return resize_crops(np.stack([cv2.imread(str(p)) for p in paths]), 64)
 
 
-def test_warm_start_is_the_shipped_model(crops):
+@pytest.mark.parametrize("method, arch, kwargs", [
+    ("mbv2_t1_w025_h256.celeba-r1", "mobilenetv2", {"t": 1, "w": 0.25, "head": 256}),
+    ("tinyfqnet.celeba-r2", "tinyfqnet", {}),  # the warm start of tinyfqnet.celeba2-r1
+])
+def test_warm_start_is_the_shipped_model(crops, method, arch, kwargs):
     import torch
 
     from fiqa_plugin.onnx_session import make_session
     from fiqa_plugin.plugins import QUALITY_METHODS
     from fiqa_plugin.training.train import build_model, to_input
 
-    path = QUALITY_METHODS.entry("mbv2_t1_w025_h256.celeba-r1").tags["config"].model_path
-    model = build_model("mobilenetv2", t=1, w=0.25, head=256)
+    path = QUALITY_METHODS.entry(method).tags["config"].model_path
+    model = build_model(arch, **kwargs)
     T.init_from_onnx(model, path, crops[:8])
     sess = make_session(str(path), threads=1)
     x = to_input(crops[8:])  # crops the BatchNorm statistics were not taken from
