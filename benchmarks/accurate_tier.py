@@ -117,15 +117,15 @@ def recipes(labels: Dict[str, np.ndarray], kinds: Sequence[str]) -> Dict[str, np
     return r
 
 
-def val_inputs(kind: str = "emb"):
+def val_inputs(kind: str = "emb", references: Sequence[str] = ("lightqnet",)):
     """Validation faces' raw ``buffalo_sc`` embeddings, the head inputs ``kind`` of them, per recognizer the
     pair similarities (and, as ``"<rec>-yaw"``, those of the protocol's large-yaw view, ``NaN`` elsewhere), and
-    LightQNet's scores (a reference row)."""
+    ``{method: scores}`` of the ``references`` (registered methods shown as reference rows)."""
     vs, fc, yaw = V.load_set()
     with C.using_cache(V.CACHE):
         normed, norms = C.build_embeddings(fc, "buffalo_sc", show=False)
         sims = {rec: C.similarities(fc, vs, rec, show=False) for rec in JUDGES}
-        lightqnet = C.score_methods(fc, vs, ["lightqnet"], show=False)[0].get("lightqnet")
+        refs = C.score_methods(fc, vs, list(references), show=False)[0]
     large = (np.abs(yaw[vs.pairs[:, 0]]) >= V.LARGE_YAW) | (np.abs(yaw[vs.pairs[:, 1]]) >= V.LARGE_YAW)
     keep = ~vs.genuine | large  # the large-yaw view: its genuine pairs and every impostor pair
     for rec in JUDGES:
@@ -134,7 +134,7 @@ def val_inputs(kind: str = "emb"):
     parts = kind.split("+")
     pooled = AF.validation_outputs()["pooled"] if "pool" in parts else None
     grid = AF.validation_grid() if "grid" in parts else None
-    return vs, emb, head_inputs(kind, emb, pooled, grid), sims, lightqnet
+    return vs, emb, head_inputs(kind, emb, pooled, grid), sims, refs
 
 
 #: The synthetic-edit view: this share of the validation faces is replaced by a degraded copy (training profile
@@ -142,9 +142,9 @@ def val_inputs(kind: str = "emb"):
 EDIT_SHARE, EDIT_SEED = 0.15, 7
 
 
-def edited_val_inputs(kind: str = "emb"):
+def edited_val_inputs(kind: str = "emb", references: Sequence[str] = ("lightqnet",)):
     """:func:`val_inputs` of the synthetic-edit view (``buffalo_sc`` and ``mobilefacenet-128d`` judge; SFace,
-    at ~0.1 s per face, is left out), with LightQNet scored on the edited crops; recognizer passes cached."""
+    at ~0.1 s per face, is left out), with the ``references`` scored on the edited crops; recognizer passes cached."""
     from types import SimpleNamespace
 
     from fiqa_plugin.plugins import QUALITY_METHODS
@@ -164,9 +164,9 @@ def edited_val_inputs(kind: str = "emb"):
     a, b = vs.pairs[:, 0], vs.pairs[:, 1]
     sims = {rec: np.einsum("ij,ij->i", unit(e)[a].astype(np.float64), unit(e)[b].astype(np.float64))
             for rec, e in embs.items()}
-    lightqnet = np.asarray(QUALITY_METHODS.create("lightqnet").score_crops(crops), np.float64)
+    refs = {m: np.asarray(QUALITY_METHODS.create(m).score_crops(crops), np.float64) for m in references}
     emb = bsc["embedding"].astype(np.float32)
-    return vs, emb, head_inputs(kind, emb, bsc["pooled"] if "pool" in kind else None), sims, lightqnet
+    return vs, emb, head_inputs(kind, emb, bsc["pooled"] if "pool" in kind else None), sims, refs
 
 
 def val_paucs(q: np.ndarray, vs, sims) -> Dict[str, float]:
@@ -311,6 +311,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pick", help="the recipe to export")
     ap.add_argument("--tag", default="celeba2-r1")
     ap.add_argument("--cached-only", action="store_true", help="use only the training faces already embedded")
+    ap.add_argument("--references", nargs="+", default=["lightqnet"],
+                    help="registered crop methods shown as reference rows (embedding-norm always is)")
     ap.add_argument("--edited", action="store_true",
                     help="judge on the synthetic-edit view of the validation protocol (edited_val_inputs)")
     args = ap.parse_args(argv)
@@ -324,10 +326,10 @@ def main(argv=None) -> int:
     rs = recipes(labels, args.kinds)
     if args.edited and "grid" in args.input:
         ap.error("--edited has no grid features")
-    vs, ev, xv, sims, lightqnet = (edited_val_inputs if args.edited else val_inputs)(args.input)
+    vs, ev, xv, sims, refs = (edited_val_inputs if args.edited else val_inputs)(args.input, args.references)
     rows = {"embedding-norm (reference)": val_paucs(np.linalg.norm(ev, axis=1), vs, sims)}
-    if lightqnet is not None:
-        rows["lightqnet (reference)"] = val_paucs(lightqnet, vs, sims)
+    for m, q in refs.items():
+        rows[f"{m} (reference)"] = val_paucs(q, vs, sims)
     x = head_inputs(args.input, a["buffalo_sc/embedding"], a.get("buffalo_sc/pooled"),
                     AF.load_grid(args.copies) if "grid" in args.input else None)
     std = None
