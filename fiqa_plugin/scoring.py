@@ -30,8 +30,11 @@ log = logging.getLogger(__name__)
 DEFAULT_METHOD = "mbv2_t1_w025_h256"
 #: The accurate tier, the default wherever the recognizer it was trained on runs anyway (see
 #: :func:`default_method`). An architecture name: the registry resolves it to the tag whose JSON says
-#: ``"default": true``, so a retrained tag takes over through its config alone.
-ACCURATE_METHOD = "embedding-head"
+#: ``"default": true``, so a retrained tag takes over through its config alone. ``fused-heads``: the SDD
+#: regressor (a fine-tuned last stage, close to LightQNet on turned heads) and the embedding head (a read-out,
+#: ahead on synthetic edits) standardised and averaged in one graph, ahead of both parts on the validation
+#: protocol's all-pairs views and with SFace, which no model here used (weights/fused-heads.celeba2-r1.md).
+ACCURATE_METHOD = "fused-heads"
 
 
 @dataclass

@@ -23,7 +23,7 @@ How it hooks in (InsightFace 2.1's own extension points, no patching):
   crops in one batch, so quality and embedding see the same pixels and the embedding
   is bit-identical to plain InsightFace.
 * one pass: a quality head on the recognizer's own tensors (a ``compose`` config, e.g. the accurate
-  tier ``embedding-head``) whose ``recognizer_file`` is the pack's recognizer gets no second
+  tier ``fused-heads``, or ``sdd-regressor``, ``embedding-head``) whose ``recognizer_file`` is the pack's recognizer gets no second
   recognizer run: the recognizer's session is rebuilt from the same file with the head's input
   tensors as extra outputs (:func:`fiqa_plugin.quality.compose.add_outputs`), ``get_feat`` runs
   unchanged on it, and ``get`` feeds the kept tensors to the head alone
