@@ -58,6 +58,16 @@ DOC = REPO / "docs" / "sdd_and_optimization.md"
 log = logging.getLogger("fiqa.benchmarks.labelopt")
 
 
+
+def _report(table: str, section: str, t0: float, docs: bool) -> None:
+    """Print ``table`` and the run time; with ``docs``, write it with its command into ``section`` of the doc."""
+    cmd = "python benchmarks/label_optimization.py " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--docs")
+    print(table)
+    print(f"\n({time.time() - t0:.0f} s)")
+    if docs:
+        C.update_doc_section(DOC, section, f"Command: `{cmd}`\n\n{table}\n", header=_DOC_HEADER)
+        print(f"wrote {DOC}")
+
 def lfw_cut_features(fc: C.FaceCache, show: bool = True):
     """buffalo_sc features at the SDD regressor's cut for every ok LFW face, cached (float16)."""
     import onnx
@@ -225,13 +235,7 @@ def main() -> None:
             q2, _ = C.score_methods(fc, lfw, [extra], show)
             m, _ = C.evaluate(sims[r], lfw.genuine, _pair_q(q2[extra], lfw))
             ref[(extra, r)] = m["pauc3_20"]
-    table = _table(rows, ref)
-    cmd = "python benchmarks/label_optimization.py " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--docs")
-    print(table)
-    print(f"\n({time.time() - t0:.0f} s)")
-    if args.docs:
-        C.update_doc_section(DOC, "label-optimization", f"Command: `{cmd}`\n\n{table}\n", header=_DOC_HEADER)
-        print(f"wrote {DOC}")
+    _report(_table(rows, ref), "label-optimization", t0, args.docs)
 
 
 def training_faces_cache(faces) -> C.FaceCache:
@@ -323,13 +327,7 @@ def run_validation(args) -> None:
     boot = {r: B.bootstrap_paucs(sims[r], vs.genuine, pq, args.resamples, V.LIMITS, 1e-3, seed=V.SEED, show=show)
             for r in C.RECOGNIZERS}
     ref = {r: AT.val_paucs(norms_v.astype(np.float64), vs, {r: sims[r]}) for r in C.RECOGNIZERS}
-    table = _validation_table(variants, full, boot, ref)
-    cmd = "python benchmarks/label_optimization.py " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--docs")
-    print(table)
-    print(f"\n({time.time() - t0:.0f} s)")
-    if args.docs:
-        C.update_doc_section(DOC, "label-optimization-validation", f"Command: `{cmd}`\n\n{table}\n", header=_DOC_HEADER)
-        print(f"wrote {DOC}")
+    _report(_validation_table(variants, full, boot, ref), "label-optimization-validation", t0, args.docs)
 
 
 def _validation_table(variants, full, boot, ref) -> str:
