@@ -33,6 +33,7 @@ How it hooks in (InsightFace 2.1's own extension points, no patching):
 """
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import logging
@@ -125,6 +126,7 @@ def _with_extra_outputs(rec: ArcFaceONNX, graph: Any, tensors: Sequence[str]) ->
     old = rec.session
     providers = old.get_providers()
     options = old.get_provider_options()
+    graph = type(graph).FromString(graph.SerializeToString())  # add_outputs changes it: not the shared one
     session = ort.InferenceSession(add_outputs(graph, tensors).SerializeToString(), sess_options=old.get_session_options(),
                                    providers=providers, provider_options=[options.get(p, {}) for p in providers])
     return _ExtraOutputsSession(session, len(old.get_outputs()), tensors)
@@ -343,9 +345,16 @@ class FaceAnalysis(_InsightFaceAnalysis):
 
 
 def _graph(rec: ArcFaceONNX) -> Any:
+    """The recognizer's ONNX graph, read once per file: start-up asks :func:`_runs_on` several times. Shared:
+    callers must not change it (:func:`_with_extra_outputs` copies it)."""
+    return _load_graph(os.fspath(rec.model_file))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_graph(path: str) -> Any:
     import onnx
 
-    return onnx.load(rec.model_file)
+    return onnx.load(path)
 
 
 def _runs_on(cfg: Optional[QualityModelConfig], rec: Optional[ArcFaceONNX]) -> bool:
