@@ -50,15 +50,12 @@ def fold_set(lfw: C.LFWSet, fold: int) -> C.LFWSet:
 
 def fold_paucs(fold: int = 0, show: bool = False) -> Dict[str, Dict[str, Dict[str, float]]]:
     """``{recognizer: {method: {"pauc3_20", "pauc3_30"}}}`` on :func:`fold_set`, random = mean of 10 seeds."""
-    fs = fold_set(C.load_lfw(), fold)
-    fc = C.build_faces(fs, show=show)
-    qualities, skipped = C.score_methods(fc, fs, list(METHODS), show)
+    _, _, results, skipped = C.run_lfw(methods=list(METHODS), seeds=SEEDS, show=show,
+                                       lfw=fold_set(C.load_lfw(), fold))
     if skipped:
         raise RuntimeError(f"methods could not be built: {skipped}")
-    rand = [C.random_scores(fc, s) for s in range(SEEDS)]
     out = {}
-    for rec in C.RECOGNIZERS:
-        res = C.evaluate_recognizer(C.similarities(fc, fs, rec, show), fs, qualities, rand, rec)
+    for rec, res in results.items():
         out[rec] = {m: {k: float(r[k]) for k in ("pauc3_20", "pauc3_30")} for m, r in res.rows.items()}
         out[rec]["_pairs"] = {"genuine": res.n_genuine, "impostor": res.n_impostor, "failed": res.n_failed_pairs}
     return out

@@ -432,9 +432,11 @@ def set_threads(n: int) -> None:
 
 def run_lfw(limit_per_side: Optional[int] = None, methods: Optional[Sequence[str]] = None, seeds: int = 10,
             recognizers: Sequence[str] = RECOGNIZERS, show: bool = True,
-            on_stage: Callable[[str], None] = lambda s: None) -> Tuple[LFWSet, FaceCache, Dict[str, RecognizerResult], Dict[str, str]]:
-    """The whole LFW EDC benchmark: faces → embeddings → qualities → one result per recognizer."""
-    lfw = load_lfw(limit_per_side)
+            on_stage: Callable[[str], None] = lambda s: None,
+            lfw: Optional[LFWSet] = None) -> Tuple[LFWSet, FaceCache, Dict[str, RecognizerResult], Dict[str, str]]:
+    """The whole LFW EDC benchmark: faces → embeddings → qualities → one result per recognizer; on the
+    pairs of ``lfw`` when given (e.g. one fold with more impostors), else of :func:`load_lfw`."""
+    lfw = load_lfw(limit_per_side) if lfw is None else lfw
     on_stage(f"{len(lfw.pairs)} pairs, {len(lfw.rel)} unique images")
     fc = build_faces(lfw, show=show)
     on_stage(f"faces ready: {int((~fc.ok).sum())} detection failures")
