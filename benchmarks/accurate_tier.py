@@ -126,8 +126,7 @@ def val_inputs(kind: str = "emb", references: Sequence[str] = ("lightqnet",)):
         normed, norms = C.build_embeddings(fc, "buffalo_sc", show=False)
         sims = {rec: C.similarities(fc, vs, rec, show=False) for rec in JUDGES}
         refs = C.score_methods(fc, vs, list(references), show=False)[0]
-    large = (np.abs(yaw[vs.pairs[:, 0]]) >= V.LARGE_YAW) | (np.abs(yaw[vs.pairs[:, 1]]) >= V.LARGE_YAW)
-    keep = ~vs.genuine | large  # the large-yaw view: its genuine pairs and every impostor pair
+    keep = ~vs.genuine | V.large_yaw_pairs(vs, yaw)  # the large-yaw view: its genuine pairs and every impostor pair
     for rec in JUDGES:
         sims[f"{rec}-yaw"] = np.where(keep, sims[rec], np.nan)
     emb = (normed * norms[:, None]).astype(np.float32)

@@ -150,6 +150,11 @@ def subset(vs: C.LFWSet, keep_genuine: np.ndarray) -> C.LFWSet:
     return C.LFWSet(vs.root, vs.rel, vs.pairs[sel], vs.genuine[sel], vs.fold[sel])
 
 
+def large_yaw_pairs(vs: C.LFWSet, yaw: np.ndarray) -> np.ndarray:
+    """Per pair: at least one of its faces has |yaw| >= :data:`LARGE_YAW` degrees."""
+    return (np.abs(yaw[vs.pairs[:, 0]]) >= LARGE_YAW) | (np.abs(yaw[vs.pairs[:, 1]]) >= LARGE_YAW)
+
+
 def rank_agreement(a: Dict[str, float], b: Dict[str, float]) -> Tuple[float, float, int]:
     """Spearman and Kendall correlation of two methods → pAUC maps over their shared methods."""
     from scipy.stats import kendalltau, spearmanr
@@ -202,8 +207,7 @@ def run(methods: Optional[Sequence[str]] = None, resamples: int = 200, show: boo
     with C.using_cache(CACHE):
         qualities, skipped = C.score_methods(fc, vs, C.method_names(methods), show)
         rand = [C.random_scores(fc, s) for s in range(seeds)]
-        large = np.abs(yaw[vs.pairs[:, 0]]) >= LARGE_YAW
-        large |= np.abs(yaw[vs.pairs[:, 1]]) >= LARGE_YAW
+        large = large_yaw_pairs(vs, yaw)
         views = {"all pairs": vs, f"large yaw (≥{LARGE_YAW:g}°)": subset(vs, large & vs.genuine)}
         out = {}
         for rec in C.RECOGNIZERS:

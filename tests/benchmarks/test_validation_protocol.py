@@ -34,3 +34,11 @@ def test_pairs_every_genuine_and_enough_distinct_impostors(index):
     assert (ident[imp[:, 0]] != ident[imp[:, 1]]).all()
     assert len({tuple(p) for p in np.sort(imp, 1).tolist()}) == len(imp)
     assert (ident[pairs[genuine, 0]] == ident[pairs[genuine, 1]]).all()
+
+
+def test_large_yaw_pairs_marks_pairs_with_one_turned_face():
+    from fiqa_plugin.evaluation.harness import LFWSet
+
+    yaw = np.array([0.0, -45.0, 29.9, 30.0])  # face 3 is exactly at the limit, face 2 just under
+    vs = LFWSet(None, ["a", "b", "c", "d"], np.array([[0, 2], [0, 1], [2, 3], [1, 3]]), np.ones(4, bool), np.zeros(4))
+    assert V.large_yaw_pairs(vs, yaw).tolist() == [False, True, True, True]
